@@ -136,7 +136,6 @@ private:
 
     std::shared_ptr<prometheus::Registry> registry_;
     std::shared_ptr<prometheus::Collectable> process_;
-    prometheus::Counter* overflow_total_ = nullptr;
     prometheus::Family<prometheus::Counter>* overflow_family_ = nullptr;
     mutable std::mutex mutex_;
     std::vector<std::unique_ptr<family<prometheus::Counter>>> counters_;

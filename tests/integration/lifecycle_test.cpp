@@ -196,6 +196,20 @@ TEST(Lifecycle, JsonLogsAndWatchdog)
     EXPECT_EQ(p.wait_exit(10s), 0);
 }
 
+TEST(Lifecycle, JournaldPriorityPrefixes)
+{
+    temp_dir dir;
+    auto file = dir.write("rostersync.toml", base_config());
+    daemon_process p(ROSTERSYNCD_PATH, {"--config", file.string()}, {{"JOURNAL_STREAM", "stderr"}});
+    ASSERT_TRUE(p.wait_for_notify("READY=1", startup_timeout)) << p.log_text();
+    auto line = p.wait_for_log("msg=ready", 5s);
+    ASSERT_TRUE(line) << p.log_text();
+    // journald stamps lines itself: a priority prefix, no timestamp
+    EXPECT_TRUE(line->starts_with("<6>level=info component=daemon msg=ready")) << *line;
+    p.signal(SIGTERM);
+    EXPECT_EQ(p.wait_exit(10s), 0);
+}
+
 TEST(Lifecycle, HelpAndVersion)
 {
     daemon_process h(ROSTERSYNCD_PATH, {"--help"});

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +28,8 @@ daemon_process::daemon_process(const std::string& binary, const std::vector<std:
     if (::bind(notify_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
         throw std::runtime_error("bind notify socket failed");
 
+    int pipefd[2];
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     std::vector<std::string> envs;
     for (char** e = environ; *e != nullptr; ++e) {
         std::string kv(*e);
@@ -36,10 +39,17 @@ daemon_process::daemon_process(const std::string& binary, const std::vector<std:
         envs.push_back(kv);
     }
     envs.push_back("NOTIFY_SOCKET=" + sock_path);
-    for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+    for (const auto& [k, v] : env) {
+        if (k == "JOURNAL_STREAM" && v == "stderr") {
+            // Pretend stderr is a journald stream: both ends of a pipe share one inode.
+            struct stat st {};
+            ::fstat(pipefd[1], &st);
+            envs.push_back("JOURNAL_STREAM=" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino));
+            continue;
+        }
+        envs.push_back(k + "=" + v);
+    }
 
-    int pipefd[2];
-    if (::pipe2(pipefd, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     std::vector<char*> argv{const_cast<char*>(binary.c_str())};
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);

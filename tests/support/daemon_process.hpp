@@ -18,7 +18,8 @@ namespace rostersync::test {
 class daemon_process {
 public:
     /// Starts `binary args…` with the parent's environment minus ROSTERSYNC_* and NOTIFY_SOCKET,
-    /// plus `env` and NOTIFY_SOCKET.
+    /// plus `env` and NOTIFY_SOCKET. `{"JOURNAL_STREAM", "stderr"}` makes the child's stderr look
+    /// like a journald stream.
     daemon_process(const std::string& binary, const std::vector<std::string>& args,
                    const std::map<std::string, std::string>& env = {});
     ~daemon_process();  // SIGKILLs a child that is still running
