@@ -13,7 +13,10 @@ config=deploy/quickstart.toml
 
 ./build/release/daemon/app/rostersyncd --config "$config" &
 pid=$!
-trap 'kill -TERM "$pid" 2>/dev/null || true' INT TERM
+# Ctrl-C reaches the daemon directly (same process group); forwarding it again would count as a
+# second signal and force the stop. A TERM sent to this script alone is passed on.
+trap ':' INT
+trap 'kill -TERM "$pid" 2>/dev/null || true' TERM
 
 url=http://127.0.0.1:9464
 for _ in $(seq 1 150); do
@@ -40,7 +43,7 @@ done
 set +e
 wait "$pid"
 rc=$?
-if kill -0 "$pid" 2>/dev/null; then
+if ((rc > 128)); then
   wait "$pid"
   rc=$?
 fi
