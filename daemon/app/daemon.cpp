@@ -16,6 +16,7 @@
 #include <boost/asio/this_coro.hpp>
 
 #include <csignal>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -37,8 +38,9 @@ struct daemon::impl {
         : cfg(std::move(c)), config_path(std::move(path)),
           threads(cfg.daemon.threads > 0 ? cfg.daemon.threads
                                          : std::max(1u, std::thread::hardware_concurrency())),
-          ioc(threads), signals(ioc, SIGINT, SIGTERM, SIGHUP), tasks(ioc.get_executor()),
-          watchdog_timer(ioc),
+          ioc(threads), control_strand(net::make_strand(ioc)),
+          signals(control_strand, SIGINT, SIGTERM, SIGHUP), tasks(ioc.get_executor()),
+          watchdog_timer(control_strand),
           server(ioc, {.listen = cfg.http.listen}, registry),
           reloads(registry.counter("rostersync_config_reloads_total",
                                    "Configuration reloads (SIGHUP) by result.", {"result"})),
@@ -52,6 +54,8 @@ struct daemon::impl {
     std::string config_path;
     int threads;
     net::io_context ioc;
+    // control() and the watchdog share this strand, so the watchdog timer needs no lock.
+    net::strand<net::io_context::executor_type> control_strand;
     net::signal_set signals;  // created before "ready", so an early SIGTERM is handled too
     metrics::registry registry;
     task_group tasks;
@@ -64,6 +68,7 @@ struct daemon::impl {
     std::atomic<phase> state{phase::starting};
     std::atomic<bool> watchdog_running{false};
     int exit = exit_ok;
+    bool forced_stop = false;  // abandoned coroutines remain: see run()
 
     void set_phase(phase p)
     {
@@ -139,7 +144,10 @@ struct daemon::impl {
     {
         for (;;) {
             auto [ec, sig] = co_await signals.async_wait(nothrow);
-            if (ec) co_return 0;
+            if (ec) {
+                lg.error("waiting for signals failed; shutting down", {{"error", ec.message()}});
+                co_return 0;
+            }
             if (sig == SIGHUP) {
                 if (state.load() != phase::stopping) reload();
                 continue;
@@ -157,7 +165,7 @@ struct daemon::impl {
         set_phase(phase::stopping);
         const auto delay = cfg.daemon.shutdown_delay;
         const auto grace = cfg.daemon.shutdown_grace;
-        lg.info("shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"},
+        lg.info("shutting down", {{"signal", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "none"},
                                   {"delay_seconds", delay},
                                   {"grace_seconds", grace}});
         notify::stopping("shutting down");
@@ -184,6 +192,7 @@ struct daemon::impl {
             lg.error("shutdown forced: work still running was abandoned (it is redone after the restart)",
                      {{"tasks", tasks.size()}});
             tasks.emit(net::cancellation_type::terminal);
+            forced_stop = true;
             exit = exit_runtime_failure;
             ioc.stop();
         } else {
@@ -221,9 +230,9 @@ struct daemon::impl {
         };
         net::co_spawn(server.executor(), server.run(), tasks.adapt(log_failure("http server")));
         if (auto wd = notify::watchdog_interval()) {
-            net::co_spawn(ioc, watchdog_loop(*wd), log_failure("watchdog"));
+            net::co_spawn(control_strand, watchdog_loop(*wd), log_failure("watchdog"));
         }
-        net::co_spawn(ioc, control(), [this](std::exception_ptr e) {
+        net::co_spawn(control_strand, control(), [this](std::exception_ptr e) {
             if (!e) return;
             try {
                 std::rethrow_exception(e);
@@ -231,6 +240,7 @@ struct daemon::impl {
                 lg.error("control task failed", {{"error", ex.what()}});
             }
             exit = exit_runtime_failure;
+            forced_stop = true;
             ioc.stop();
         });
 
@@ -245,6 +255,12 @@ struct daemon::impl {
         for (int i = 1; i < threads; ++i) pool.emplace_back([this] { ioc.run(); });
         ioc.run();
         for (auto& t : pool) t.join();
+        if (forced_stop) {
+            // Coroutines that ignored cancellation are still suspended; destroying them now would
+            // run their completion handlers against services already torn down. A forced stop
+            // abandons them, as its log line says: leave without unwinding (stderr is unbuffered).
+            std::_Exit(exit);
+        }
         return exit;
     }
 };

@@ -9,6 +9,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <boost/asio/this_coro.hpp>
+
 #include <map>
 #include <set>
 
@@ -93,20 +95,37 @@ struct http_server::impl {
 
     void close_idle()
     {
+        // Cancel, don't close: a read that already completed still gets its answer, and the
+        // session closes its own socket.
         for (auto* c : live) {
-            if (c->idle) {
-                beast::error_code ec;
-                c->stream->socket().shutdown(tcp::socket::shutdown_both, ec);
-                c->stream->socket().close(ec);
-            }
+            if (c->idle) c->stream->cancel();
         }
     }
 
-    awaitable<void> session(tcp::socket socket)
+    static awaitable<void> session(std::shared_ptr<impl> self_ptr, tcp::socket socket)
     {
+        impl& s = *self_ptr;
         beast::tcp_stream stream(std::move(socket));
         connection self{&stream, true};
-        live.insert(&self);
+        s.live.insert(&self);
+        // Whatever ends the session (return, error, exception), it is deregistered.
+        struct guard {
+            impl& s;
+            connection* c;
+            ~guard()
+            {
+                s.live.erase(c);
+                --s.open_connections;
+                if (s.stopping && s.open_connections == 0) s.drained.cancel();
+            }
+        } cleanup{s, &self};
+        co_await s.serve(stream, self);
+        beast::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    }
+
+    awaitable<void> serve(beast::tcp_stream& stream, connection& self)
+    {
         beast::flat_buffer buffer;
         for (;;) {
             http::request_parser<http::string_body> parser;
@@ -154,26 +173,23 @@ struct http_server::impl {
             req.path = req.target.substr(0, req.target.find('?'));
             req.authorization = std::string(msg[http::field::authorization]);
             req.body = std::move(msg.body());
-            std::string_view route_label;
+            std::string_view route_label = "other";
+            const bool keep = msg.keep_alive() && !stopping;
             http_response r;
+            http::response<http::string_body> res;
             try {
                 r = dispatch(req, route_label);
+                res = build(r, msg.version(), keep, req.method == "HEAD");
             } catch (const std::exception& e) {
                 lg.error("route handler failed", {{"route", route_label}, {"error", e.what()}});
                 r = {.status = 500, .body = "internal error\n"};
+                res = build(r, msg.version(), false, false);
             }
             count(route_label, r.status);
-            const bool keep = msg.keep_alive() && !stopping;
-            auto res = build(r, msg.version(), keep, req.method == "HEAD");
             stream.expires_after(opts.request_timeout);
             auto [wec, wn] = co_await http::async_write(stream, res, nothrow);
-            if (wec || !keep) break;
+            if (wec || !keep || !res.keep_alive()) break;
         }
-        beast::error_code ignored;
-        stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        live.erase(&self);
-        --open_connections;
-        if (stopping && open_connections == 0) drained.cancel();
     }
 };
 
@@ -215,6 +231,8 @@ result<tcp::endpoint> http_server::listen()
 awaitable<void> http_server::run()
 {
     auto self = impl_;  // keeps the state alive while connections finish
+    // A cancelled wait must not throw out of run() while sessions still use the state.
+    co_await net::this_coro::throw_if_cancelled(false);
     while (!self->stopping) {
         auto [ec, socket] = co_await self->acceptor.async_accept(nothrow);
         if (ec) {
@@ -232,7 +250,7 @@ awaitable<void> http_server::run()
             continue;
         }
         ++self->open_connections;
-        net::co_spawn(self->strand, self->session(std::move(socket)), [](std::exception_ptr e) {
+        net::co_spawn(self->strand, impl::session(self, std::move(socket)), [](std::exception_ptr e) {
             if (!e) return;
             try {
                 std::rethrow_exception(e);

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cmath>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -143,6 +145,12 @@ std::string utc_timestamp()
 
 value::value(double d)
 {
+    if (!std::isfinite(d)) {
+        // "inf"/"nan" are not JSON numbers: render them as strings in both formats.
+        text_ = std::isnan(d) ? "NaN" : (d > 0 ? "+Inf" : "-Inf");
+        is_string_ = true;
+        return;
+    }
     char buf[32];
     auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
     text_.assign(buf, ec == std::errc{} ? end : buf);
@@ -252,6 +260,7 @@ void logger::write(level lvl, std::string_view msg, fields f) const
     std::size_t done = 0;
     while (done < line.size()) {
         ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
+        if (n < 0 && errno == EINTR) continue;  // Asio's signal handlers do not use SA_RESTART
         if (n <= 0) break;
         done += static_cast<std::size_t>(n);
     }

@@ -141,7 +141,9 @@ std::string parse_host_port(std::string_view s, std::string& host, std::uint16_t
         }
         h = s.substr(1, close - 1);
         p = s.substr(close + 2);
-        if (!is_ip_literal(h)) return in_quotes(h) + " is not an IPv6 address";
+        std::string tmp(h);
+        unsigned char buf[16];
+        if (inet_pton(AF_INET6, tmp.c_str(), buf) != 1) return in_quotes(h) + " is not an IPv6 address";
     } else {
         auto colon = s.rfind(':');
         if (colon == std::string_view::npos) return "expected \"host:port\"";
@@ -196,6 +198,8 @@ struct context {
     const environment& env;
     problems& out;
     std::set<std::string, std::less<>> used_env;
+    std::vector<std::string> platform_where;  // file:line of each [[platforms]] table, in order
+    std::vector<std::string> budget_where;
 
     void add(std::string where, std::string key, std::string message)
     {
@@ -369,7 +373,8 @@ public:
         else problem(*v, key, "expected true or false, got " + got(*v));
     }
 
-    void dur(std::string_view key, duration& out, duration min = duration{1})
+    void dur(std::string_view key, duration& out, duration min = duration{1},
+             duration max = std::chrono::hours(24 * 3650))
     {
         auto v = lookup(key);
         if (!v) return;
@@ -391,8 +396,9 @@ public:
             problem(*v, key, hint + ", got " + in_quotes(text));
             return;
         }
-        if (*d < min) {
-            problem(*v, key, "must be at least " + format_duration(min) + ", got " + in_quotes(text));
+        if (*d < min || *d > max) {
+            problem(*v, key, "must be from " + format_duration(min) + " to " + format_duration(max) +
+                                 ", got " + in_quotes(text));
             return;
         }
         out = *d;
@@ -491,8 +497,8 @@ void read_daemon(context& c, section& root, config& cfg)
 {
     section s(c, root.table("daemon"), "daemon", "ROSTERSYNC_DAEMON_");
     s.integer("threads", cfg.daemon.threads, 0, 256);
-    s.dur("shutdown_grace", cfg.daemon.shutdown_grace);
-    s.dur("shutdown_delay", cfg.daemon.shutdown_delay, duration{0});
+    s.dur("shutdown_grace", cfg.daemon.shutdown_grace, duration{1}, std::chrono::hours(1));
+    s.dur("shutdown_delay", cfg.daemon.shutdown_delay, duration{0}, std::chrono::hours(1));
     s.finish();
 }
 
@@ -521,6 +527,7 @@ void read_kafka(context& c, section& root, config& cfg)
     section s(c, root.table("kafka"), "kafka", "ROSTERSYNC_KAFKA_");
     s.str("brokers", k.brokers, [](const std::string& v) -> std::string {
         if (v == "embedded") return "";
+        if (split_list(v).empty()) return "expected \"embedded\" or a list \"host:port,host:port\"";
         for (const auto& b : split_list(v)) {
             std::string h;
             std::uint16_t p = 0;
@@ -709,10 +716,14 @@ std::string check_https_url(const std::string& v, bool allow_http)
 std::string check_host_pattern(const std::string& p)
 {
     std::string_view h = p;
-    if (h.starts_with("*.")) h.remove_prefix(2);
-    if (is_ip_literal(h) && h.size() != p.size()) return "a wildcard cannot precede an IP address";
-    if (is_ip_literal(h) || is_hostname(h)) return "";
-    return "expected a host name, \"*.\" followed by a domain, or an IP address";
+    const bool wildcard = h.starts_with("*.");
+    if (wildcard) h.remove_prefix(2);
+    if (!is_ip_literal(h) && !is_hostname(h))
+        return "expected a host name, \"*.\" followed by a domain, or an IP address";
+    if (wildcard && is_ip_literal(h)) return "a wildcard cannot precede an IP address";
+    if (wildcard && h.find('.') == std::string_view::npos)
+        return "a wildcard must name a domain of at least two labels (\"*.example.edu\", not \"*.edu\")";
+    return "";
 }
 
 void read_platforms(context& c, const toml::table& root, config& cfg)
@@ -738,14 +749,12 @@ void read_platforms(context& c, const toml::table& root, config& cfg)
         std::string prefix = p.name.empty() ? "" : "ROSTERSYNC_PLATFORMS_" + upper_env_name(p.name) + "_";
         section s(c, tbl, label, prefix);
         s.mark_known("name");
-        s.str("issuer", p.issuer, [](const std::string& v) {
-            std::string scheme, host;
-            return split_url(v, scheme, host) ? "" : "expected the platform's issuer URL";
-        }, true);
-        s.str("client_id", p.client_id, {}, true);
         s.boolean("allow_http", p.allow_http);
         s.boolean("nrps", p.nrps);
         const bool allow_http = p.allow_http;
+        s.str("issuer", p.issuer,
+              [allow_http](const std::string& v) { return check_https_url(v, allow_http); }, true);
+        s.str("client_id", p.client_id, {}, true);
         s.str("token_url", p.token_url,
               [allow_http](const std::string& v) { return check_https_url(v, allow_http); },
               p.nrps);
@@ -762,6 +771,7 @@ void read_platforms(context& c, const toml::table& root, config& cfg)
         s.str("budget", p.budget, check_name);
         if (s.str("ca_file", p.ca_file)) p.ca_file = c.resolve_path(p.ca_file);
         s.finish();
+        c.platform_where.push_back(s.where());
         cfg.platforms.push_back(std::move(p));
     }
 }
@@ -790,6 +800,7 @@ void read_budgets(context& c, const toml::table& root, config& cfg)
         s.number("requests_per_second", b.requests_per_second, 0.0, 100000.0, true);
         s.dur("max_wait", b.max_wait);
         s.finish();
+        c.budget_where.push_back(s.where());
         cfg.budgets.push_back(std::move(b));
     }
 }
@@ -797,23 +808,27 @@ void read_budgets(context& c, const toml::table& root, config& cfg)
 void cross_check(context& c, config& cfg)
 {
     std::set<std::string, std::less<>> budget_names;
-    for (const auto& b : cfg.budgets) {
+    for (std::size_t i = 0; i < cfg.budgets.size(); ++i) {
+        const auto& b = cfg.budgets[i];
         if (!b.name.empty() && !budget_names.insert(b.name).second)
-            c.add(c.source, "budgets[" + b.name + "].name", "is used by two [[budgets]]; names must differ");
+            c.add(c.budget_where.at(i), "budgets[" + b.name + "].name",
+                  "is used by two [[budgets]]; names must differ");
     }
     std::set<std::string, std::less<>> names;
     std::set<std::pair<std::string, std::string>> identities;
-    for (const auto& p : cfg.platforms) {
+    for (std::size_t i = 0; i < cfg.platforms.size(); ++i) {
+        const auto& p = cfg.platforms[i];
+        const std::string& where = c.platform_where.at(i);
         std::string label = "platforms[" + p.name + "]";
         if (!p.name.empty() && !names.insert(p.name).second)
-            c.add(c.source, label + ".name", "is used by two [[platforms]]; names must differ");
+            c.add(where, label + ".name", "is used by two [[platforms]]; names must differ");
         if (!p.issuer.empty() && !p.client_id.empty() &&
             !identities.insert({p.issuer, p.client_id}).second)
-            c.add(c.source, label + ".client_id",
+            c.add(where, label + ".client_id",
                   "issuer \"" + p.issuer + "\" with client_id \"" + p.client_id +
                       "\" is registered twice; each (issuer, client_id) pair names one platform");
         if (!p.budget.empty() && !budget_names.contains(p.budget))
-            c.add(c.source, label + ".budget",
+            c.add(where, label + ".budget",
                   "names the budget \"" + p.budget + "\", but no [[budgets]] has that name");
     }
     for (const auto& [var, value] : c.env) {
@@ -903,13 +918,24 @@ result<config, problems> load_string(
 
 result<config, problems> load_file(const fs::path& file, const environment& env)
 {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
+    auto fail = [&](std::string why) {
         problems p;
-        p.list.push_back({file.string(), "", std::string("cannot read the file: ") + std::strerror(errno)});
+        p.list.push_back({file.string(), "", "cannot read the file: " + std::move(why)});
         return p;
+    };
+    std::error_code fec;
+    auto status = fs::status(file, fec);
+    if (fec) return fail(fec == std::errc::no_such_file_or_directory ? "No such file or directory" : fec.message());
+    if (!fs::is_regular_file(status)) return fail("not a regular file");
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return fail(std::strerror(errno));
+    std::string text;
+    try {
+        text.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    } catch (const std::exception& e) {
+        return fail(e.what());
     }
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) return fail("read error");
     auto base = fs::absolute(file).parent_path();
     return load_string(text, file.string(), env, base);
 }

@@ -42,7 +42,7 @@ std::vector<prometheus::MetricFamily> process_collector::Collect() const
     if (std::getline(stat, line)) {
         auto close = line.rfind(')');
         std::istringstream rest(close == std::string::npos ? "" : line.substr(close + 2));
-        std::vector<std::string> f{"", "", ""};  // fields 1-2 skipped, index = field number - 1
+        std::vector<std::string> f{"", ""};  // fields 1-2 (pid, comm) skipped: index = field number - 1
         for (std::string tok; rest >> tok;) f.push_back(tok);
         if (f.size() >= 24) {
             double utime = std::stod(f[13]), stime = std::stod(f[14]);

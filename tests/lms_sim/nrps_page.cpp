@@ -124,7 +124,8 @@ std::string link_header(const std::string& base_url, const query& q, int page, i
 }
 
 std::string render_container(const std::string& request_url, const context& c,
-                             const std::vector<const member*>& members, privacy level)
+                             const std::vector<const member*>& members, privacy level,
+                             bool rlid_message, const std::map<std::string, std::string>* statuses)
 {
     namespace json = boost::json;
     json::object ctx;
@@ -139,6 +140,9 @@ std::string render_container(const std::string& request_url, const context& c,
         const person& p = m->who;
         json::object o;
         o["status"] = "Active";
+        if (statuses != nullptr) {
+            if (auto it = statuses->find(p.user_id); it != statuses->end()) o["status"] = it->second;
+        }
         auto put = [&](const char* key, const std::string& v, bool allowed) {
             if (allowed && !v.empty()) o[key] = v;  // null fields are omitted
         };
@@ -153,6 +157,15 @@ std::string render_container(const std::string& request_url, const context& c,
         json::array roles;
         for (auto& r : lti_roles(*m)) roles.emplace_back(r);
         o["roles"] = std::move(roles);
+        if (rlid_message) {
+            json::object msg;
+            msg["https://purl.imsglobal.org/spec/lti/claim/message_type"] = "LtiResourceLinkRequest";
+            msg["locale"] = "en";
+            msg["https://purl.imsglobal.org/spec/lti/claim/custom"] = json::object{};
+            msg["https://www.instructure.com/canvas_user_id"] = p.canvas_id;
+            msg["https://www.instructure.com/canvas_user_login_id"] = "login" + std::to_string(p.canvas_id);
+            o["message"] = json::array{std::move(msg)};
+        }
         list.emplace_back(std::move(o));
     }
     json::object container;

@@ -7,6 +7,7 @@
 
 #include "lms_sim/world.hpp"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -42,10 +43,14 @@ page_slice slice(const context& c, const query& q);
 /// from the passed-through parameters.
 std::string link_header(const std::string& base_url, const query& q, int page, int per_page, int last_page);
 
-/// The membership container JSON. `request_url` becomes `id` as is. `differences_url`, when
-/// set (spec mode), is not part of the body: Canvas never sends it; see server.
+/// The membership container JSON. `request_url` becomes `id` as is. With `rlid_message`, each
+/// member carries Canvas's one-element `message` array (a simulated LtiResourceLinkRequest).
+/// `statuses` (spec mode) overrides a member's status by user_id ("Inactive"); Canvas always
+/// says "Active".
 std::string render_container(const std::string& request_url, const context& c,
-                             const std::vector<const member*>& members, privacy level);
+                             const std::vector<const member*>& members, privacy level,
+                             bool rlid_message = false,
+                             const std::map<std::string, std::string>* statuses = nullptr);
 
 /// Percent-encoding as Rails writes query values.
 std::string url_encode(const std::string& s);

@@ -111,6 +111,7 @@ context& world::add_course(const course_spec& spec)
     c.context_id = hex(40);
     c.label = "C" + std::to_string(c.id);
     c.title = "Course " + std::to_string(c.id);
+    c.resource_links.insert(hex(8) + "-" + hex(4) + "-" + hex(4) + "-" + hex(4) + "-" + hex(12));
     std::uniform_real_distribution<double> u(0, 1);
     for (int i = 0; i < spec.size; ++i) {
         member m;
@@ -185,12 +186,14 @@ void world::churn(std::uint64_t id, const churn_spec& spec, bool group)
     for (int i = 0; i < spec.drops && !c->members.empty(); ++i) {
         auto it = c->members.begin();
         std::advance(it, static_cast<long>(rng_() % c->members.size()));
+        touch(*c, it->second.who.user_id);
         c->members.erase(it);
     }
     std::set<std::uint64_t> touched;
     for (int i = 0; i < spec.role_changes; ++i) {
         member* m = pick();
         if (m == nullptr || !touched.insert(m->who.canvas_id).second) continue;
+        touch(*c, m->who.user_id);
         if (group) {
             bool leader = m->enrollments.count(enrollment::group_leader) != 0;
             m->enrollments = {leader ? enrollment::group_member : enrollment::group_leader};
@@ -203,6 +206,7 @@ void world::churn(std::uint64_t id, const churn_spec& spec, bool group)
     for (int i = 0; i < spec.profile_changes; ++i) {
         member* m = pick();
         if (m == nullptr) continue;
+        touch(*c, m->who.user_id);
         m->who.email = "changed." + std::to_string(m->who.canvas_id) + "." + std::to_string(i) +
                        "@example.edu";
     }
@@ -210,18 +214,33 @@ void world::churn(std::uint64_t id, const churn_spec& spec, bool group)
         member m;
         m.who = make_person(false, false);
         m.enrollments.insert(group ? enrollment::group_member : enrollment::student);
+        touch(*c, m.who.user_id);
         c->members.emplace(m.who.canvas_id, std::move(m));
     }
 }
 
 void world::drop_first(std::uint64_t id, bool group)
 {
-    if (context* c = find(group, id); c != nullptr && !c->members.empty()) c->members.erase(c->members.begin());
+    if (context* c = find(group, id); c != nullptr && !c->members.empty()) {
+        touch(*c, c->members.begin()->second.who.user_id);
+        c->members.erase(c->members.begin());
+    }
 }
 
 void world::empty(std::uint64_t id, bool group)
 {
-    if (context* c = find(group, id)) c->members.clear();
+    if (context* c = find(group, id)) {
+        for (const auto& [cid, m] : c->members) touch(*c, m.who.user_id);
+        c->members.clear();
+    }
+}
+
+void world::deactivate(std::uint64_t id, const std::string& user_id, bool group)
+{
+    if (context* c = find(group, id)) {
+        c->inactive.insert(user_id);
+        touch(*c, user_id);
+    }
 }
 
 void world::remove_context(std::uint64_t id, bool group)

@@ -51,6 +51,12 @@ struct context {
     std::string title;
     bool deleted = false;
     std::map<std::uint64_t, member> members;  ///< by canvas_id: offset paging order
+    std::set<std::string> resource_links;     ///< rlid values a tool may pass (besides context_id)
+
+    // Spec mode (differences): a change counter and, per user, the counter at its last change.
+    std::uint64_t seq = 0;
+    std::map<std::string, std::uint64_t> changed_at;
+    std::set<std::string> inactive;           ///< user_ids reported "Inactive" in spec mode
 };
 
 /// The role URIs Canvas reports for a member (union, de-duplicated, in a stable order).
@@ -100,12 +106,15 @@ public:
     void drop_first(std::uint64_t id, bool group = false);
     void empty(std::uint64_t id, bool group = false);
     void remove_context(std::uint64_t id, bool group = false);
+    /// Spec mode: marks a member Inactive (still listed) and records the change.
+    void deactivate(std::uint64_t id, const std::string& user_id, bool group = false);
 
     const std::map<std::uint64_t, context>& courses() const { return courses_; }
 
 private:
     person make_person(bool missing_name, bool missing_email);
     std::string hex(std::size_t n);
+    static void touch(context& c, const std::string& user_id) { c.changed_at[user_id] = ++c.seq; }
 
     std::mt19937_64 rng_;
     std::uint64_t next_user_ = 1000;

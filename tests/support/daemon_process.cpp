@@ -21,6 +21,7 @@ daemon_process::daemon_process(const std::string& binary, const std::vector<std:
 {
     auto sock_path = (dir_.path() / "notify.sock").string();
     notify_fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (notify_fd_ < 0) throw std::runtime_error("socket() failed");
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     if (sock_path.size() >= sizeof addr.sun_path) throw std::runtime_error("socket path too long");

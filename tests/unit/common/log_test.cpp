@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -40,6 +42,13 @@ TEST(Log, JsonEscapesControlCharacters)
 {
     auto line = log::render(log::format::json, log::level::info, "c", std::string_view("a\x01", 2), {}, "");
     EXPECT_EQ(line, "{\"level\":\"info\",\"component\":\"c\",\"msg\":\"a\\u0001\"}");
+}
+
+TEST(Log, NonFiniteNumbersStayValidJson)
+{
+    auto line = log::render(log::format::json, log::level::info, "c", "m",
+                            {{"a", std::numeric_limits<double>::infinity()}, {"b", std::nan("")}}, "");
+    EXPECT_EQ(line, "{\"level\":\"info\",\"component\":\"c\",\"msg\":\"m\",\"a\":\"+Inf\",\"b\":\"NaN\"}");
 }
 
 TEST(Log, LevelFilterAndSinkCapture)

@@ -122,6 +122,15 @@ TEST(ConfigLoad, ShippedExampleFilesParse)
     }
 }
 
+constexpr const char* platform_without_hosts = R"(
+[[platforms]]
+name = "school"
+issuer = "https://canvas.instructure.com"
+client_id = "10000000000001"
+token_url = "https://school.instructure.com/login/oauth2/token"
+private_key_file = "tool-key.pem"
+)";
+
 struct bad_case {
     const char* name;
     std::string toml;
@@ -130,6 +139,7 @@ struct bad_case {
 };
 
 std::string bad_case_name(const testing::TestParamInfo<bad_case>& i) { return i.param.name; }
+void PrintTo(const bad_case& c, std::ostream* os) { *os << c.name; }
 
 class ConfigBad : public testing::TestWithParam<bad_case> {};
 
@@ -152,7 +162,7 @@ INSTANTIATE_TEST_SUITE_P(All, ConfigBad, testing::Values(
              "bad.toml:3: sync.min_interval: expected a duration with a unit"},
     bad_case{"DurationAsNumber", "[sync]\nmin_interval = 600\n", {},
              "sync.min_interval: expected a duration with a unit, such as \"90s\", \"10m\", \"24h\", \"180d\" or \"1h30m\" (units ms, s, m, h, d), got the integer 600"},
-    bad_case{"ZeroDuration", "[sync]\nresync_interval = \"0s\"\n", {}, "sync.resync_interval: must be at least 1ms"},
+    bad_case{"ZeroDuration", "[sync]\nresync_interval = \"0s\"\n", {}, "bad.toml:2: sync.resync_interval: must be from 1ms to 3650d, got \"0s\""},
     bad_case{"MinAboveResync", "[sync]\nmin_interval = \"2d\"\n", {},
              "sync.min_interval: must not be longer than sync.resync_interval (1d), got 2d"},
     bad_case{"ShareOutOfRange", "[sync]\nresync_share = 1.5\n", {},
@@ -175,18 +185,23 @@ INSTANTIATE_TEST_SUITE_P(All, ConfigBad, testing::Values(
     bad_case{"PlatformMissingName", "[[platforms]]\nissuer = \"https://x\"\n", {}, "bad.toml:1: platforms[0].name: is required"},
     bad_case{"PlatformMissingClientId", "[[platforms]]\nname = \"p\"\nissuer = \"https://canvas.instructure.com\"\nnrps = false\n", {}, "platforms[p].client_id: is required"},
     bad_case{"PlatformMissingKey", "[[platforms]]\nname = \"p\"\nissuer = \"https://i\"\nclient_id = \"1\"\ntoken_url = \"https://i/t\"\nallowed_hosts = [\"i\"]\n", {}, "platforms[p].private_key_file: is required"},
-    bad_case{"PlatformHttpTokenUrl", std::string(minimal_platform) + "token_url = \"http://x/t\"\n", {}, ""},
     bad_case{"PlatformUnknownBudget", std::string(minimal_platform) + "budget = \"nope\"\n", {}, "platforms[school].budget: names the budget \"nope\", but no [[budgets]] has that name"},
-    bad_case{"PlatformBadHostPattern", std::string(minimal_platform) + "allowed_hosts = [\"*.\"]\n", {}, ""},
+    bad_case{"PlatformBadHostPattern", std::string(platform_without_hosts) + "allowed_hosts = [\"*.\"]\n", {}, "platforms[school].allowed_hosts: expected a host name, \"*.\" followed by a domain, or an IP address, got \"*.\""},
     bad_case{"PlatformsNotArray", "platforms = \"x\"\n", {}, "platforms: expected [[platforms]] tables, got the string \"x\""},
     bad_case{"DuplicatePlatform", std::string(minimal_platform) + minimal_platform, {}, "platforms[school].name: is used by two [[platforms]]"},
     bad_case{"BudgetZeroRate", "[[budgets]]\nname = \"b\"\nrequests_per_second = 0\n", {}, "budgets[b].requests_per_second: expected a number above 0"},
+    bad_case{"DurationTooLong", "[daemon]\nshutdown_grace = \"200000d\"\n", {}, "daemon.shutdown_grace: must be from 1ms to 1h, got \"200000d\""},
+    bad_case{"WildcardTld", std::string(platform_without_hosts) + "allowed_hosts = [\"*.com\"]\n", {}, "bad.toml:2: platforms[school].allowed_hosts: a wildcard must name a domain of at least two labels"},
+    bad_case{"BracketedV4", "[http]\nlisten = \"[127.0.0.1]:80\"\n", {}, "\"127.0.0.1\" is not an IPv6 address"},
+    bad_case{"NoBrokers", "[kafka]\nbrokers = \" , \"\n", {}, "kafka.brokers: expected \"embedded\" or a list"},
+    bad_case{"HttpIssuer", "[[platforms]]\nname = \"p\"\nissuer = \"http://i\"\nclient_id = \"1\"\nnrps = false\n", {}, "bad.toml:3: platforms[p].issuer: expected an https URL (plain http needs allow_http = true)"},
+    bad_case{"DuplicatePlatformHasLine", std::string(minimal_platform) + minimal_platform, {}, "bad.toml:10: platforms[school].name: is used by two [[platforms]]"},
     bad_case{"EnvBadDuration", "", {{"ROSTERSYNC_SYNC_MIN_INTERVAL", "5"}}, "environment ROSTERSYNC_SYNC_MIN_INTERVAL: sync.min_interval: expected a duration"},
     bad_case{"EnvUnknownVariable", "", {{"ROSTERSYNC_SYNC_MIN_INTERVALL", "5m"}}, "environment ROSTERSYNC_SYNC_MIN_INTERVALL: ROSTERSYNC_SYNC_MIN_INTERVALL: is not a configuration setting"},
     bad_case{"EnvUnknownPlatform", "", {{"ROSTERSYNC_PLATFORMS_NOPE_CLIENT_ID", "1"}}, "is not a configuration setting"}),
     bad_case_name);
 
-// The two cases above with an empty expectation: they must fail, and say why precisely.
+// The case above with an empty expectation must fail, and say why precisely.
 TEST(ConfigLoad, HttpTokenUrlNeedsAllowHttp)
 {
     auto cfg = load_string(
@@ -299,6 +314,14 @@ TEST(ConfigLoad, MissingFileSaysSo)
     ASSERT_FALSE(cfg);
     EXPECT_EQ(cfg.error().list.at(0).to_string(),
               "/nonexistent/rostersync.toml: cannot read the file: No such file or directory");
+}
+
+TEST(ConfigLoad, DirectoryIsNotAConfigFile)
+{
+    test::temp_dir dir;
+    auto cfg = load_file(dir.path(), {});
+    ASSERT_FALSE(cfg);
+    EXPECT_EQ(cfg.error().list.at(0).to_string(), dir.path().string() + ": cannot read the file: not a regular file");
 }
 
 TEST(ConfigLoad, RestartOnlyChangesAreNamed)

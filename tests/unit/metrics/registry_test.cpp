@@ -3,12 +3,14 @@
 #include "common/version.hpp"
 #include "metrics/process_collector.hpp"
 #include "support/prom_text.hpp"
+#include "support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
 #include <ctime>
+#include <map>
 
 namespace rostersync::metrics {
 namespace {
@@ -113,6 +115,31 @@ TEST(ProcessCollector, ReportsThisProcess)
     EXPECT_GT(*start, now - 3600);  // started within the hour
     EXPECT_TRUE(doc.value("process_max_fds"));
     EXPECT_TRUE(doc.value("process_virtual_memory_bytes"));
+}
+
+TEST(ProcessCollector, ReadsTheRightStatFields)
+{
+    // A /proc fixture: the command contains spaces and parentheses, as real ones can.
+    test::temp_dir proc;
+    std::string stat = "4242 (my (odd) cmd) S 1 4242 4242 0 -1 4194560 500 0 7 0 ";
+    stat += "300 200 0 0 20 0 3 0 5000 123456789 2500 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+    proc.write("self/stat", stat);
+    proc.write("stat", "cpu  1 2 3\nbtime 1700000000\nprocesses 5\n");
+    proc.write("self/fd/0", "");
+    proc.write("self/fd/1", "");
+    proc.write("self/fd/2", "");
+    process_collector c(proc.path().string());
+    std::map<std::string, double> v;
+    for (const auto& f : c.Collect()) {
+        v[f.name] = f.type == MetricType::Counter ? f.metric.at(0).counter.value : f.metric.at(0).gauge.value;
+    }
+    const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+    EXPECT_DOUBLE_EQ(v.at("process_cpu_seconds_total"), (300 + 200) / ticks);   // utime + stime
+    EXPECT_DOUBLE_EQ(v.at("process_start_time_seconds"), 1700000000 + 5000 / ticks);
+    EXPECT_DOUBLE_EQ(v.at("process_virtual_memory_bytes"), 123456789);
+    EXPECT_DOUBLE_EQ(v.at("process_resident_memory_bytes"), 2500 * page);
+    EXPECT_DOUBLE_EQ(v.at("process_open_fds"), 3);
 }
 
 TEST(ProcessCollector, MissingProcGivesNoProcessMetricsButNoCrash)
