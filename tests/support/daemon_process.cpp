@@ -62,6 +62,7 @@ daemon_process::daemon_process(const std::string& binary, const std::vector<std:
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
         ::dup2(pipefd[1], STDERR_FILENO);
+        ::dup2(pipefd[1], STDOUT_FILENO);  // one stream: what a person would see in a terminal
         ::execve(binary.c_str(), argv.data(), envp.data());
         _exit(127);
     }

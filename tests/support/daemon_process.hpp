@@ -1,6 +1,6 @@
 #pragma once
-// Runs a real binary (rostersyncd) as a child process, the way systemd would: its stderr is
-// captured line by line, and NOTIFY_SOCKET points at a datagram socket this object reads, so a
+// Runs a real binary (rostersyncd) as a child process, the way systemd would: its stderr (and
+// stdout, on the same pipe) is captured line by line, and NOTIFY_SOCKET points at a datagram socket this object reads, so a
 // test can wait for READY=1 / STOPPING=1 instead of sleeping. Every wait has a deadline.
 
 #include "support/temp_dir.hpp"

@@ -15,6 +15,24 @@ struct http_result {
     std::string error;
 };
 
+/// Where and how to connect: a resolve-map style call (connect to `address:port`, send
+/// `Host: host_header`), optionally over TLS verified against `ca_pem` with SNI and host-name
+/// checks for the host header's name.
+struct call_options {
+    std::string address = "127.0.0.1";
+    unsigned short port = 0;
+    std::string host_header;  ///< empty: address:port
+    bool tls = false;
+    std::string ca_pem;       ///< the CA to trust (TLS)
+    std::string method = "GET";
+    std::string target = "/";
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::chrono::milliseconds timeout = std::chrono::seconds(10);
+};
+
+http_result http_call(const call_options& o);
+
 /// One request on a fresh connection.
 http_result http_request(const std::string& host, unsigned short port, const std::string& method,
                          const std::string& target, const std::string& body = {},

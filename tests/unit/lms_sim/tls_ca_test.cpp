@@ -1,6 +1,5 @@
 #include "lms_sim/tls_ca.hpp"
 
-#include <dlfcn.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -363,9 +362,7 @@ TEST(TlsCa, BadHostsThrow)
 
 // ---- a real TLS handshake ----
 //
-// The test binary links libcrypto only (the CMake target is fixed), so libssl is loaded at run
-// time and its functions called through pointers typed from <openssl/ssl.h>. It is the same
-// OpenSSL 3 installation, so X509/EVP_PKEY objects from libcrypto are shared as usual.
+// The handshake code calls libssl through this small table of functions.
 
 struct libssl {
     decltype(&TLS_server_method) server_method = nullptr;
@@ -396,34 +393,31 @@ struct libssl {
     }
 
 private:
-    template <typename F>
-    static bool bind(void* h, F& f, const char* name)
-    {
-        f = reinterpret_cast<F>(dlsym(h, name));
-        return f != nullptr;
-    }
-
     static const libssl* load()
     {
-        // Never dlclosed: it lives for the process, like a linked library.
-        void* h = dlopen("libssl.so.3", RTLD_NOW | RTLD_LOCAL);
-        if (!h) return nullptr;
+        // libssl is linked (OpenSSL::SSL); the table keeps the handshake code below unchanged.
         static libssl s;
-        bool ok = bind(h, s.server_method, "TLS_server_method") &&
-                  bind(h, s.client_method, "TLS_client_method") && bind(h, s.ctx_new, "SSL_CTX_new") &&
-                  bind(h, s.ctx_free, "SSL_CTX_free") &&
-                  bind(h, s.use_certificate, "SSL_CTX_use_certificate") &&
-                  bind(h, s.use_private_key, "SSL_CTX_use_PrivateKey") &&
-                  bind(h, s.set_cert_store, "SSL_CTX_set_cert_store") &&
-                  bind(h, s.set_verify, "SSL_CTX_set_verify") && bind(h, s.ssl_new, "SSL_new") &&
-                  bind(h, s.ssl_free, "SSL_free") && bind(h, s.set_fd, "SSL_set_fd") &&
-                  bind(h, s.ctrl, "SSL_ctrl") && bind(h, s.set1_host, "SSL_set1_host") &&
-                  bind(h, s.get0_param, "SSL_get0_param") &&
-                  bind(h, s.get_servername, "SSL_get_servername") && bind(h, s.connect, "SSL_connect") &&
-                  bind(h, s.accept, "SSL_accept") && bind(h, s.read, "SSL_read") &&
-                  bind(h, s.write, "SSL_write") &&
-                  bind(h, s.get_verify_result, "SSL_get_verify_result");
-        return ok ? &s : nullptr;
+        s.server_method = &TLS_server_method;
+        s.client_method = &TLS_client_method;
+        s.ctx_new = &SSL_CTX_new;
+        s.ctx_free = &SSL_CTX_free;
+        s.use_certificate = &SSL_CTX_use_certificate;
+        s.use_private_key = &SSL_CTX_use_PrivateKey;
+        s.set_cert_store = &SSL_CTX_set_cert_store;
+        s.set_verify = &SSL_CTX_set_verify;
+        s.ssl_new = &SSL_new;
+        s.ssl_free = &SSL_free;
+        s.set_fd = &SSL_set_fd;
+        s.ctrl = &SSL_ctrl;
+        s.set1_host = &SSL_set1_host;
+        s.get0_param = &SSL_get0_param;
+        s.get_servername = &SSL_get_servername;
+        s.connect = &SSL_connect;
+        s.accept = &SSL_accept;
+        s.read = &SSL_read;
+        s.write = &SSL_write;
+        s.get_verify_result = &SSL_get_verify_result;
+        return &s;
     }
 };
 
@@ -455,7 +449,6 @@ handshake_result handshake(const tls_material& server, const std::string& ca_pem
                            const std::string& expect_host, const std::string& expect_ip = {})
 {
     const libssl* ssl = libssl::get();
-    if (!ssl) throw std::runtime_error("cannot load libssl.so.3");
     // A peer that gives up closes its end; writing to it must fail, not kill the process.
     std::signal(SIGPIPE, SIG_IGN);
 
