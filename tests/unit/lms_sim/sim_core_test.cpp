@@ -454,6 +454,21 @@ TEST_F(SimCore, ControlApiChurnReportsExpectedChanges)
     EXPECT_EQ(core_->state().faults[0].times, 2);
 }
 
+TEST_F(SimCore, PrivacyLevelIsPerClient)
+{
+    core_->state().clients[client_id].level = privacy::anonymous;
+    auto tok = token();
+    auto r = get(roster_path() + "?limit=5", tok);
+    ASSERT_EQ(r.status, 200);
+    auto parsed = json::parse(r.body);
+    for (auto& m : parsed.as_object()["members"].as_array()) {
+        const auto& o = m.as_object();
+        EXPECT_FALSE(o.contains("name"));
+        EXPECT_FALSE(o.contains("email"));
+        EXPECT_TRUE(o.contains("user_id"));
+    }
+}
+
 TEST_F(SimCore, UnknownHostIs404)
 {
     auto tok = token();

@@ -66,6 +66,16 @@ TEST(World, DropFirstShiftsEveryoneAcrossPageBoundaries)
     EXPECT_EQ(c.members.size(), 59u);
 }
 
+TEST(World, LargeCoursesAndUniqueIds)
+{
+    world w(2);
+    auto& big = w.add_course({.size = 20000});
+    auto snap = w.snapshot_of(big.id);
+    EXPECT_EQ(snap.size(), 20001u);  // user ids are unique
+    auto& tiny = w.add_course({.size = 1, .test_student = false});
+    EXPECT_EQ(tiny.members.size(), 1u);
+}
+
 TEST(World, PeopleWithMissingNamesOrEmails)
 {
     world w(1);
