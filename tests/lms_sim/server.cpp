@@ -12,6 +12,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <zlib.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -30,6 +32,22 @@ using tcp = net::ip::tcp;
 namespace {
 
 constexpr auto nothrow = net::as_tuple(net::use_awaitable);
+
+/// gzip, as Canvas compresses larger responses for clients that accept it.
+std::string gzip(const std::string& in)
+{
+    z_stream zs{};
+    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) return {};
+    std::string out(deflateBound(&zs, static_cast<uLong>(in.size())), '\0');
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs.avail_in = static_cast<uInt>(in.size());
+    zs.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs.avail_out = static_cast<uInt>(out.size());
+    deflate(&zs, Z_FINISH);
+    out.resize(zs.total_out);
+    deflateEnd(&zs);
+    return out;
+}
 
 double epoch_now()
 {
@@ -131,7 +149,14 @@ net::awaitable<void> server::impl::serve(Stream& stream)
         res.set(http::field::server, "rostersync-lms-sim");
         res.set(http::field::content_type, plan.content_type);
         for (const auto& [k, v] : plan.headers) res.insert(k, v);
-        res.body() = std::move(plan.body);
+        const bool compress = plan.body.size() >= 1024 &&
+                              std::string_view(msg[http::field::accept_encoding]).find("gzip") != std::string_view::npos;
+        if (compress) {
+            res.set(http::field::content_encoding, "gzip");
+            res.body() = gzip(plan.body);
+        } else {
+            res.body() = std::move(plan.body);
+        }
         res.keep_alive(msg.keep_alive() && !stopping);
         res.prepare_payload();
         beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));

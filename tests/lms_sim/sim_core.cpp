@@ -210,6 +210,8 @@ sim_response sim_core::reject(request_record& rec)
 sim_response sim_core::handle(const sim_request& req, double now)
 {
     request_record rec;
+    extra_delay_ = 0;
+    truncate_ = false;
     rec.time = now;
     rec.method = req.method;
     rec.host = req.host;
@@ -240,6 +242,8 @@ sim_response sim_core::handle(const sim_request& req, double now)
         r = json_response(404, generic_404());
     }
     rec.status = r.status;
+    r.delay_seconds += extra_delay_;
+    if (truncate_ && r.how == sim_response::transport::normal) r.how = sim_response::transport::truncate;
     state_.log.push_back(std::move(rec));
     r.record = state_.log.size() - 1;
     return r;
@@ -278,12 +282,8 @@ sim_response sim_core::handle_token(const sim_request& req, request_record& rec,
         }
         if (f->what == fault::kind::malformed) return json_response(200, "{\"access_token\": ");
         if (f->what == fault::kind::throttle) return reject(rec);
-        if (f->what == fault::kind::slow) {
-            // falls through to a normal answer, later
-            sim_response r = handle_token(req, rec, now);
-            r.delay_seconds += f->delay_ms / 1000.0;
-            return r;
-        }
+        if (f->what == fault::kind::slow) extra_delay_ += f->delay_ms / 1000.0;
+        if (f->what == fault::kind::truncate) truncate_ = true;
     }
 
     std::map<std::string, std::string> params;
@@ -403,9 +403,17 @@ sim_response sim_core::handle_nrps(const sim_request& req, request_record& rec, 
 
     std::optional<fault> f = take_fault("nrps", *id, rec.page);
     if (f) rec.fault = fault_name(f->what);
+    if (f && f->what == fault::kind::slow) {
+        extra_delay_ += f->delay_ms / 1000.0;  // whatever the answer is, it comes late
+        f.reset();
+    } else if (f && f->what == fault::kind::truncate) {
+        truncate_ = true;  // whatever the answer is, half of it arrives
+        f.reset();
+    }
     if (f && f->what == fault::kind::status) {
         auto r = json_response(f->status, "<html><body><h1>" + std::to_string(f->status) + "</h1></body></html>");
         r.content_type = "text/html";
+        if (f->status >= 300 && f->status < 400) r.headers.emplace_back("Location", "https://elsewhere.test/login");
         return r;
     }
     if (f && f->what == fault::kind::reset) {
@@ -520,11 +528,9 @@ sim_response sim_core::handle_nrps(const sim_request& req, request_record& rec, 
     r.content_type = nrps_media_type;
     r.cost = (t.page_base_cost + t.member_cost * members) * (with_message ? t.rlid_factor : 1.0);
     r.delay_seconds = r.cost * t.seconds_per_cost;
-    if (f && f->what == fault::kind::slow) r.delay_seconds += f->delay_ms / 1000.0;
     if (f && f->what == fault::kind::malformed) {
         r.body = "{\"id\":\"" + request_url + "\",\"members\":[{\"status\":\"Act";
     }
-    if (f && f->what == fault::kind::truncate) r.how = sim_response::transport::truncate;
     return r;
 }
 

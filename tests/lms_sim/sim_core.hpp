@@ -182,6 +182,8 @@ private:
 
     sim_options opts_;
     sim_state state_;
+    double extra_delay_ = 0;  // a slow fault's delay, added to whatever this request answers
+    bool truncate_ = false;   // a truncate fault: whatever this request answers is cut short
 };
 
 /// Splits "a=1&b=x%20y" into decoded pairs, in order ('+' is a space).

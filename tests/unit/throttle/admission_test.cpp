@@ -1,0 +1,139 @@
+#include "throttle/admission.hpp"
+
+#include "support/manual_clock.hpp"
+
+#include <gtest/gtest.h>
+
+namespace rostersync::throttle {
+namespace {
+
+using test::manual_clock;
+using namespace std::chrono_literals;
+using adm = admission<manual_clock>;
+
+manual_clock::time_point at(double seconds)
+{
+    return manual_clock::time_point{} + std::chrono::duration_cast<manual_clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+TEST(Admission, InFlightCapAndShare)
+{
+    adm a({.max_in_flight = 3, .requests_per_second = 1000});
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(a.decide(at(i)).admit);
+        a.on_start(at(i));
+    }
+    auto d = a.decide(at(10));
+    EXPECT_FALSE(d.admit);
+    EXPECT_FALSE(d.retry_at);  // only a finishing request helps
+    a.on_finish(at(10), std::nullopt);
+    EXPECT_TRUE(a.decide(at(10)).admit);
+    a.set_share(0.5);  // an instance owning half the partitions gets half the cap (at least 1)
+    EXPECT_EQ(a.cap(), 1);
+    a.set_share(0.01);
+    EXPECT_EQ(a.cap(), 1);
+}
+
+TEST(Admission, PacesAtTheRateCeiling)
+{
+    adm a({.max_in_flight = 100, .requests_per_second = 4});
+    a.on_start(at(0));
+    a.on_finish(at(0), std::nullopt);
+    auto d = a.decide(at(0.1));
+    EXPECT_FALSE(d.admit);
+    ASSERT_TRUE(d.retry_at);
+    EXPECT_EQ(*d.retry_at, at(0.25));
+    EXPECT_TRUE(a.decide(at(0.25)).admit);
+}
+
+TEST(Admission, RemainingMinusReserveMustCoverUpFrontForEveryRequestInFlight)
+{
+    // reserve 300, up-front 50, margin 10: one request needs 360, two 410, three 460.
+    adm a({.max_in_flight = 10, .reserve = 300, .requests_per_second = 100, .up_front = 50, .margin = 10,
+           .refill_per_second = 10});
+    a.on_start(at(0));
+    a.on_finish(at(0), 420.0);
+    EXPECT_TRUE(a.decide(at(0.01)).admit);   // 420.1 >= 360
+    a.on_start(at(0.01));
+    EXPECT_TRUE(a.decide(at(0.02)).admit);   // 420.2 >= 410
+    a.on_start(at(0.02));
+    auto d = a.decide(at(0.03));             // 420.3 < 460: wait 3.97 s for the drain
+    EXPECT_FALSE(d.admit);
+    ASSERT_TRUE(d.retry_at);
+    EXPECT_NEAR(std::chrono::duration<double>(d.retry_at->time_since_epoch()).count(), 4.0, 1e-6);
+    EXPECT_TRUE(a.decide(at(4.0001)).admit);
+}
+
+TEST(Admission, LowAllowanceWaitsForTheRefill)
+{
+    adm a({.max_in_flight = 4, .reserve = 300, .requests_per_second = 1000, .refill_per_second = 10});
+    a.on_start(at(0));
+    a.on_finish(at(1), 100.0);  // need 360: 26 s of drain
+    auto d = a.decide(at(1));
+    ASSERT_TRUE(d.retry_at);
+    EXPECT_EQ(*d.retry_at, at(27));
+    EXPECT_FALSE(a.decide(at(26.9)).admit);
+    EXPECT_TRUE(a.decide(at(27)).admit);
+}
+
+TEST(Admission, RejectionPausesForRetryAfterOrTheDefault)
+{
+    adm a({.max_in_flight = 4, .reserve = 0, .requests_per_second = 1000, .refill_per_second = 10,
+           .default_pause = 5000ms});
+    a.on_start(at(0));
+    a.on_rejected(at(1), std::chrono::duration_cast<manual_clock::duration>(7s));
+    EXPECT_EQ(a.rejections(), 1);
+    EXPECT_EQ(a.in_flight(), 0);
+    auto d = a.decide(at(2));
+    EXPECT_FALSE(d.admit);
+    EXPECT_EQ(*d.retry_at, at(8));
+    // After the pause the allowance estimate is 0 + 10 × 7 = 70 >= 60: admitted.
+    EXPECT_TRUE(a.decide(at(8)).admit);
+    a.on_start(at(8));
+    a.on_rejected(at(9), std::nullopt);
+    EXPECT_EQ(*a.decide(at(9)).retry_at, at(14));
+}
+
+TEST(Admission, WithoutHeadersOnlyCapAndPaceApply)
+{
+    adm a({.max_in_flight = 2, .reserve = 300, .requests_per_second = 10});
+    EXPECT_FALSE(a.remaining());
+    EXPECT_TRUE(a.decide(at(0)).admit);
+    a.on_start(at(0));
+    a.on_finish(at(0.05), std::nullopt);
+    EXPECT_FALSE(a.decide(at(0.05)).admit);
+    EXPECT_TRUE(a.decide(at(0.1)).admit);
+}
+
+// A sequential client following the rule against Canvas's default bucket never gets rejected
+// and runs close to the drain rate: the rule's steady state.
+TEST(Admission, SteadyStateAgainstACanvasBucketModel)
+{
+    adm a({.max_in_flight = 4, .reserve = 300, .requests_per_second = 1000, .up_front = 50, .margin = 10,
+           .refill_per_second = 10});
+    double bucket = 0, last = 0, now = 0;
+    const double cost = 2.0;  // units per request: the drain allows 5 requests/s
+    int done = 0;
+    while (now < 600) {
+        auto d = a.decide(at(now));
+        if (!d.admit) {
+            now = d.retry_at ? std::chrono::duration<double>(d.retry_at->time_since_epoch()).count() : now + 0.01;
+            continue;
+        }
+        bucket = std::max(0.0, bucket - 10 * (now - last));
+        last = now;
+        bucket += 50;
+        ASSERT_LT(bucket, 600) << "the platform would reject at t=" << now;
+        a.on_start(at(now));
+        now += 0.2;  // server time
+        bucket = std::max(0.0, bucket - 10 * (now - last));
+        last = now;
+        bucket += cost - 50;
+        a.on_finish(at(now), 600 - bucket);
+        ++done;
+    }
+    EXPECT_GT(done, 2500);  // near the 3000 a request every 0.2 s allows
+}
+
+}  // namespace
+}  // namespace rostersync::throttle
