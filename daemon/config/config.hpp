@@ -101,6 +101,7 @@ struct platform {
     std::string token_url;
     std::string private_key_file;            ///< resolved path
     std::string key_id;
+    std::vector<std::string> previous_key_files;  ///< resolved; still published in the JWKS (rotation)
     std::vector<std::string> allowed_hosts;  ///< lower-case; "*.example.com" wildcards
     std::string budget;                      ///< empty: one budget per host
     std::string ca_file;                     ///< resolved path; empty: system trust store

@@ -761,6 +761,9 @@ void read_platforms(context& c, const toml::table& root, config& cfg)
         if (s.str("private_key_file", p.private_key_file, {}, p.nrps))
             p.private_key_file = c.resolve_path(p.private_key_file);
         s.str("key_id", p.key_id);
+        if (s.strings("previous_key_files", p.previous_key_files)) {
+            for (auto& f : p.previous_key_files) f = c.resolve_path(f);
+        }
         if (s.strings("allowed_hosts", p.allowed_hosts, p.nrps)) {
             for (auto& h : p.allowed_hosts) {
                 std::transform(h.begin(), h.end(), h.begin(), ::tolower);

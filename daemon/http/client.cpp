@@ -329,6 +329,18 @@ awaitable<result<response>> client::send(request req, host_policy policy, std::s
     // response on a reused connection, try once more on a fresh one.
     for (int attempt = 0; attempt < 2; ++attempt) {
         auto c = attempt == 0 ? self->take_idle(k) : nullptr;
+        if (c) {
+            // The connection may have been opened under another policy (the token URL's host is
+            // allowed literally): judge the address it is connected to under this one.
+            beast::error_code ec;
+            auto remote = c->lowest().socket().remote_endpoint(ec);
+            if (ec) {
+                c.reset();
+            } else if (auto pec = check_resolved(req.target.host, {remote.address()}, policy)) {
+                self->give_back(k, std::move(c));
+                co_return pec;
+            }
+        }
         const bool reused = c != nullptr;
         if (!c) {
             auto opened = co_await self->open(req.target, policy, ca_file, deadline);

@@ -102,6 +102,7 @@ std::string_view fault_name(fault::kind k)
         case fault::kind::expire_token: return "expire_token";
         case fault::kind::drop_first: return "drop_first";
         case fault::kind::throttle: return "throttle";
+        case fault::kind::foreign_next: return "foreign_next";
     }
     return "?";
 }
@@ -110,7 +111,7 @@ std::optional<fault::kind> fault_kind(std::string_view s)
 {
     for (auto k : {fault::kind::status, fault::kind::slow, fault::kind::reset, fault::kind::truncate,
                    fault::kind::malformed, fault::kind::loop_next, fault::kind::expire_token,
-                   fault::kind::drop_first, fault::kind::throttle})
+                   fault::kind::drop_first, fault::kind::throttle, fault::kind::foreign_next})
         if (fault_name(k) == s) return k;
     return std::nullopt;
 }
@@ -520,8 +521,38 @@ sim_response sim_core::handle_nrps(const sim_request& req, request_record& rec, 
             auto current = link.substr(0, link.find(">; rel=\"current\"") + 1);
             link = current + "; rel=\"current\"," + current + "; rel=\"next\"";
         }
+        if (f && f->what == fault::kind::foreign_next) {
+            link = "<https://evil.test" + path + "?page=2&per_page=" + std::to_string(s.per_page) + ">; rel=\"next\"";
+        }
         if (host->spec_mode) link += ",<" + base + "?since=" + std::to_string(ctx->seq) + ">; rel=\"differences\"";
-        r.headers.emplace_back("Link", link);
+        const std::string origin = req.scheme + "://" + req.host;
+        if (host->link_style == "relative") {
+            for (auto pos = link.find("<" + origin); pos != std::string::npos; pos = link.find("<" + origin, pos))
+                link.erase(pos + 1, origin.size());
+            r.headers.emplace_back("Link", link);
+        } else if (host->link_style == "split") {
+            std::size_t start = 0;
+            while (start < link.size()) {
+                auto end = link.find(",<", start);
+                r.headers.emplace_back("link", link.substr(start, end == std::string::npos ? std::string::npos : end - start));
+                if (end == std::string::npos) break;
+                start = end + 1;
+            }
+        } else if (host->link_style == "spaced") {
+            std::string spaced;
+            for (char ch : link) {
+                if (ch == ',' ) spaced += ", ";
+                else spaced += ch;
+            }
+            for (auto pos = spaced.find("rel=\""); pos != std::string::npos; pos = spaced.find("rel=\"", pos)) {
+                spaced.replace(pos, 5, "REL=");
+                auto q = spaced.find('"', pos);
+                if (q != std::string::npos) spaced.erase(q, 1);
+            }
+            r.headers.emplace_back("LINK", spaced);
+        } else {
+            r.headers.emplace_back("Link", link);
+        }
     }
     rec.members = members;
     r.status = 200;

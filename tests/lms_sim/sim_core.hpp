@@ -39,6 +39,10 @@ struct host_config {
     std::string name;
     std::string cluster = "cluster-1";
     bool spec_mode = false;  ///< rel="differences", Inactive/Deleted members
+    /// How Link headers are written, to exercise clients: "canvas" (Canvas's exact bytes),
+    /// "relative" (relative references), "split" (one Link header line per link, name "link"),
+    /// "spaced" (", " separators, unquoted rel values, upper-case REL names).
+    std::string link_style = "canvas";
 };
 
 enum class reject_mode { forbidden_403, too_many_429 };
@@ -87,6 +91,7 @@ struct fault {
         expire_token,  ///< the token used expires now: 401 "Access token expired"
         drop_first,    ///< the member with the lowest id leaves before this page is served
         throttle,      ///< reject as the throttle would
+        foreign_next,  ///< rel="next" points at another host
     };
     kind what = kind::status;
     std::string route = "nrps";  ///< "nrps" or "token"
