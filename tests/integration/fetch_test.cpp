@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -30,7 +31,9 @@ protected:
     /// Starts the simulator (TLS) playing `hosts`, registers the tool's key, writes a config.
     void start(std::vector<sim::host_config> hosts = {{.name = "a.school.test"}, {.name = "b.school.test"}},
                sim::throttle_options throttle = {.retry_after = 1}, std::string extra_platform_toml = "",
-               std::string allowed = "")
+               std::string allowed = "",
+               std::string budgets = "budget = \"sim\"\n[[budgets]]\nname = \"sim\"\nrequests_per_second = 5000.0\n"
+                                     "max_in_flight = 4\nreserve = 0\n")
     {
         sim::server_options o{.tls = true};
         o.sim.hosts = hosts;
@@ -56,8 +59,7 @@ protected:
                            "client_id = \"" + std::string(client_id) + "\"\n"
                            "token_url = \"" + sim_->base_url(hosts[0].name) + "/login/oauth2/token\"\n"
                            "private_key_file = \"tool-key.pem\"\nkey_id = \"k1\"\nca_file = \"ca.pem\"\n"
-                           "allowed_hosts = [" + hosts_toml + "]\nbudget = \"sim\"\n" + extra_platform_toml +
-                           "[[budgets]]\nname = \"sim\"\nrequests_per_second = 5000.0\nmax_in_flight = 4\nreserve = 0\n";
+                           "allowed_hosts = [" + hosts_toml + "]\n" + extra_platform_toml + budgets;
         auto cfg = config::load_string(toml, "fetch.toml", {}, dir_.path());
         ASSERT_TRUE(cfg) << toml;
         cfg_ = *cfg;
@@ -383,6 +385,88 @@ TEST_F(Fetch, MetricsCountPagesMembersAndTokens)
     EXPECT_EQ(doc.value("rostersync_oauth_token_requests_total", {{"result", "ok"}}), 1.0);
     EXPECT_EQ(doc.value("rostersync_nrps_passes_total", {{"result", "complete"}}), 1.0);
     EXPECT_TRUE(doc.value("rostersync_budget_remaining", {{"budget", "sim"}}));
+}
+
+// 200 contexts on three hosts of one Canvas cluster, one shared budget (reserve 300): no
+// rejection, and the page rate close to what the bucket's drain allows.
+TEST_F(Fetch, SharedCanvasBucketRunsAtTheDrainRateWithoutRejections)
+{
+    start({{.name = "a.school.test"}, {.name = "b.school.test"}, {.name = "c.school.test"}}, {}, "", "",
+          "budget = \"canvas\"\n[[budgets]]\nname = \"canvas\"\nrequests_per_second = 5000.0\nmax_in_flight = 4\n"
+          "reserve = 300\n");
+    std::vector<std::string> urls;
+    const char* hosts[] = {"a.school.test", "b.school.test", "c.school.test"};
+    for (int i = 0; i < 200; ++i) urls.push_back(url(course(60), hosts[i % 3]));
+    // Start in the steady state, as a busy tool would be: the bucket holds just less than the
+    // reserve allows (600 - 300 - 50 - 10 = 240 units), so the client paces from the first page.
+    sim_->call([](sim::sim_core& c) {
+        c.state().buckets.try_emplace(std::string(client_id) + "|cluster-1", c.options().throttle.bucket)
+            .first->second.charge(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(), 240);
+    });
+    int complete = 0;
+    for (const auto& u : urls) {
+        net::co_spawn(ioc_, engine_->fetch("school", u), [&](std::exception_ptr e, result<roster, fetch_error> r) {
+            if (e) std::rethrow_exception(e);
+            EXPECT_TRUE(r) << r.error().ec.message() << " " << r.error().detail;
+            complete += r && r->members.size() == 60;
+        });
+    }
+    ioc_.run();
+    EXPECT_EQ(complete, 200);
+    struct figures {
+        std::size_t pages = 0, rejections = 0;
+        double first = 0, last = 0, cost = 0, outflow = 0;
+    };
+    auto f = sim_->call([](sim::sim_core& c) {
+        figures f;
+        f.outflow = c.options().throttle.bucket.outflow;
+        for (const auto& r : c.state().log) {
+            if (r.route != "nrps") continue;
+            f.rejections += r.throttled;
+            if (r.status != 200) continue;
+            if (f.pages++ == 0) f.first = r.time;
+            f.last = r.time;
+            f.cost += r.cost;
+        }
+        return f;
+    });
+    ASSERT_EQ(f.pages, 400u);
+    EXPECT_EQ(f.rejections, 0u);
+    const double rate = (f.pages - 1) / (f.last - f.first);
+    const double ceiling = f.outflow / (f.cost / f.pages);
+    std::printf("shared bucket: %zu pages in %.2f s = %.1f pages/s; drain ceiling %.1f pages/s; ratio %.3f; rejections %zu\n",
+                f.pages, f.last - f.first, rate, ceiling, rate / ceiling, f.rejections);
+    EXPECT_GE(rate / ceiling, 0.9);
+    EXPECT_LE(rate / ceiling, 1.1);  // and never above what the bucket allows for long
+}
+
+// Hosts of different clusters have their own buckets and budgets: a throttled host waits alone.
+TEST_F(Fetch, IndependentBudgetsDoNotSlowEachOther)
+{
+    start({{.name = "x.test", .cluster = "cluster-x"}, {.name = "y.test", .cluster = "cluster-y"}},
+          {.retry_after = 30}, "", "",
+          "[[budgets]]\nname = \"x.test\"\nmax_wait = \"1s\"\nrequests_per_second = 5000.0\n"
+          "[[budgets]]\nname = \"y.test\"\nrequests_per_second = 5000.0\n");
+    auto cx = course(100), cy = course(500);
+    fault({.what = sim::fault::kind::throttle, .context = cx, .page = 1});
+    std::vector<std::string> finished;
+    std::optional<result<roster, fetch_error>> rx, ry;
+    net::co_spawn(ioc_, engine_->fetch("school", url(cx, "x.test")), [&](std::exception_ptr, result<roster, fetch_error> r) {
+        finished.push_back("x");
+        rx = std::move(r);
+    });
+    net::co_spawn(ioc_, engine_->fetch("school", url(cy, "y.test")), [&](std::exception_ptr, result<roster, fetch_error> r) {
+        finished.push_back("y");
+        ry = std::move(r);
+    });
+    ioc_.run();
+    EXPECT_EQ(finished, (std::vector<std::string>{"y", "x"}));
+    ASSERT_TRUE(ry && *ry);
+    EXPECT_EQ((*ry)->members.size(), 500u);
+    // x was told to wait 30 s; its budget allows 1 s: the pass is abandoned, never truncated.
+    ASSERT_TRUE(rx && !*rx);
+    EXPECT_EQ((*rx).error().ec, make_error_code(errc::throttled));
+    EXPECT_TRUE(is_retryable((*rx).error().ec));
 }
 
 }  // namespace
