@@ -7,6 +7,7 @@
 #include "common/log.hpp"
 #include "common/version.hpp"
 #include "config/load.hpp"
+#include "nrps/fetcher.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -63,6 +64,9 @@ struct daemon::impl {
     http_server server;
     metrics::family<prometheus::Counter>& reloads;
     metrics::family<prometheus::Gauge>& ready_gauge;
+    // The pull engine (keys, tokens, budgets, HTTP client); replaced on reload, read by handlers.
+    std::mutex engine_mutex;
+    std::shared_ptr<nrps::engine> engine;
 
     enum class phase { starting, ready, stopping };
     std::atomic<phase> state{phase::starting};
@@ -81,6 +85,15 @@ struct daemon::impl {
         server.route("GET", "/metrics", [this](const http_request&) {
             return http_response{.body = registry.serialize_text(),
                                  .content_type = "text/plain; version=0.0.4; charset=utf-8"};
+        });
+        server.route("GET", "/.well-known/jwks.json", [this](const http_request&) {
+            std::shared_ptr<nrps::engine> e;
+            {
+                std::lock_guard lock(engine_mutex);
+                e = engine;
+            }
+            return http_response{.body = e ? e->jwks() : std::string("{\"keys\":[]}"),
+                                 .content_type = "application/json"};
         });
         server.route("GET", "/healthz", [](const http_request&) {
             return http_response{.body = "ok\n"};
@@ -108,6 +121,19 @@ struct daemon::impl {
                      {{"file", config_path}, {"problems", next.error().list.size()}});
             notify::ready("ready; last reload failed, running on the previous configuration");
             return;
+        }
+        // Platforms, budgets and keys apply at once: a new engine, or the old one if keys fail.
+        auto fresh = nrps::engine::create(ioc.get_executor(), *next, &registry);
+        if (!fresh) {
+            reloads.with({"error"}).Increment();
+            lg.error("config reload failed; keeping the running configuration",
+                     {{"file", config_path}, {"problem", fresh.error().detail}});
+            notify::ready("ready; last reload failed, running on the previous configuration");
+            return;
+        }
+        {
+            std::lock_guard lock(engine_mutex);
+            engine = std::shared_ptr<nrps::engine>(std::move(*fresh));
         }
         std::vector<std::string> restart;
         {
@@ -203,6 +229,14 @@ struct daemon::impl {
     int run()
     {
         apply_log_config(cfg);
+        {
+            auto e = nrps::engine::create(ioc.get_executor(), cfg, &registry);
+            if (!e) {
+                lg.error("cannot start", {{"problem", e.error().detail}, {"error", e.error().ec.message()}});
+                return exit_config;
+            }
+            engine = std::shared_ptr<nrps::engine>(std::move(*e));
+        }
         install_routes();
         auto bound = server.listen();
         if (!bound) {

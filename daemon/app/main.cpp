@@ -4,6 +4,9 @@
 #include "app/options.hpp"
 #include "common/version.hpp"
 #include "config/load.hpp"
+#include "nrps/fetcher.hpp"
+
+#include <boost/asio/io_context.hpp>
 
 #include <signal.h>
 
@@ -37,6 +40,13 @@ int main(int argc, char** argv)
         return app::exit_config;
     }
     if (opts.what == app::options::action::check_config) {
+        // Keys too: a missing, unreadable or group-readable private key fails the check.
+        boost::asio::io_context ioc;
+        auto engine = nrps::engine::create(ioc.get_executor(), *cfg);
+        if (!engine) {
+            std::cerr << opts.config_path << ": " << engine.error().detail << "\n";
+            return app::exit_config;
+        }
         std::cout << opts.config_path << ": configuration is valid\n";
         return app::exit_ok;
     }
