@@ -66,6 +66,7 @@ protected:
         engine_options eo;
         eo.limits.backoff_base = 5ms;
         eo.limits.backoff_cap = 50ms;
+        eo.http.io_timeout = 1500ms;
         auto e = engine::create(ioc_.get_executor(), cfg_, &registry_, eo);
         ASSERT_TRUE(e) << e.error().detail;
         engine_ = std::move(*e);
@@ -247,6 +248,12 @@ TEST_F(Fetch, FaultsEndInARosterOrTheRightError)
         return f;
     });
     EXPECT_EQ(served, (std::vector<std::string>{"reset", "truncate", "malformed"}));
+    // A reply slower than the read deadline: a timeout, retried on a fresh connection.
+    fault({.what = k::slow, .page = 2, .delay_ms = 3000});
+    auto slow = fetch(url(id));
+    ASSERT_TRUE(slow) << slow.error().ec.message() << " " << slow.error().detail;
+    EXPECT_EQ(slow->retries, 1);
+    EXPECT_EQ(as_map(*slow), full);
     fault({.what = k::status, .page = 1, .status = 503, .times = 2});
     auto r503 = fetch(url(id));
     ASSERT_TRUE(r503);
