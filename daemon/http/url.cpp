@@ -5,6 +5,8 @@
 
 #include "http/url.hpp"
 
+#include <cctype>
+
 #include "http/error.hpp"
 
 #include <boost/asio/ip/address_v4.hpp>
@@ -356,6 +358,23 @@ error_code check_same_origin(const url& first, const url& next)
     if (!iequals(first.host, next.host)) return errc::next_host_changed;
     if (first.port != next.port) return errc::next_host_changed;
     return {};
+}
+
+std::string percent_encode(std::string_view s)
+{
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(s.size());
+    for (unsigned char c : s) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
 }
 
 }  // namespace rostersync::http

@@ -61,6 +61,10 @@ bool is_internal_address(const boost::asio::ip::address& a);
 error_code check_resolved(std::string_view host, const std::vector<boost::asio::ip::address>& addresses,
                           const host_policy& policy);
 
+/// Percent-encodes everything but RFC 3986 unreserved characters (for query values and form
+/// bodies).
+std::string percent_encode(std::string_view s);
+
 /// A rel="next" URL must keep the first page's scheme, host and port. Errors: next_host_changed.
 error_code check_same_origin(const url& first, const url& next);
 

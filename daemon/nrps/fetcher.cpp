@@ -76,13 +76,7 @@ std::string with_limit(const http::url& u, int limit)
 
 std::string with_role(const std::string& url, const std::string& role)
 {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string enc;
-    for (unsigned char c : role) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') enc += static_cast<char>(c);
-        else enc += '%', enc += hex[c >> 4], enc += hex[c & 15];
-    }
-    return url + (url.find('?') == std::string::npos ? "?" : "&") + "role=" + enc;
+    return url + (url.find('?') == std::string::npos ? "?" : "&") + "role=" + http::percent_encode(role);
 }
 
 awaitable<void> sleep_for(net::any_io_executor ex, std::chrono::milliseconds d)

@@ -14,22 +14,6 @@ namespace {
 
 const log::logger lg{"oauth"};
 
-std::string form_encode(std::string_view s)
-{
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
-
 std::string_view result_label(const error_code& ec)
 {
     if (!ec) return "ok";
@@ -172,7 +156,7 @@ awaitable<result<std::string>> token_source::request_token(const credentials& c,
                       .headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}},
                       .body = "grant_type=client_credentials"
                               "&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
-                              "&client_assertion=" + *assertion + "&scope=" + form_encode(scope)};
+                              "&client_assertion=" + *assertion + "&scope=" + http::percent_encode(scope)};
     auto resp = co_await client_.send(std::move(req), c.policy, c.ca_file);
     if (!resp) {
         bump(resp.error());

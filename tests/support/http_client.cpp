@@ -16,59 +16,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 
-http_result http_request(const std::string& host, unsigned short port, const std::string& method,
-                         const std::string& target, const std::string& body,
-                         const std::vector<std::pair<std::string, std::string>>& headers,
-                         std::chrono::milliseconds timeout)
-{
-    http_result out;
-    net::io_context ioc;
-    beast::tcp_stream stream(ioc);
-    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-    req.method_string(method);
-    req.set(http::field::host, host + ":" + std::to_string(port));
-    req.set(http::field::user_agent, "rostersync-test");
-    for (const auto& [k, v] : headers) req.set(k, v);
-    req.body() = body;
-    if (!body.empty() || method == "POST" || method == "PUT") req.prepare_payload();
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
-    if (method == "HEAD") parser.skip(true);
-    beast::flat_buffer buffer;
-    beast::error_code result;
-
-    stream.expires_after(timeout);
-    stream.async_connect(tcp::endpoint(net::ip::make_address(host), port), [&](beast::error_code ec) {
-        if (ec) {
-            result = ec;
-            return;
-        }
-        http::async_write(stream, req, [&](beast::error_code ec, std::size_t) {
-            if (ec) {
-                result = ec;
-                return;
-            }
-            http::async_read(stream, buffer, parser, [&](beast::error_code ec, std::size_t) {
-                result = ec;
-            });
-        });
-    });
-    ioc.run();
-    if (result) {
-        out.error = result.message();
-        return out;
-    }
-    auto& res = parser.get();
-    out.status = static_cast<int>(res.result_int());
-    out.body = res.body();
-    for (const auto& f : res) {
-        std::string name(f.name_string());
-        std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-        out.headers[name] = std::string(f.value());
-    }
-    return out;
-}
-
 namespace {
 
 template <class Stream>
@@ -155,6 +102,15 @@ http_result http_call(const call_options& o)
     stream.set_verify_callback(net::ssl::host_name_verification(name));
     exchange(stream, ioc, o, out);
     return out;
+}
+
+http_result http_request(const std::string& host, unsigned short port, const std::string& method,
+                         const std::string& target, const std::string& body,
+                         const std::vector<std::pair<std::string, std::string>>& headers,
+                         std::chrono::milliseconds timeout)
+{
+    return http_call({.address = host, .port = port, .method = method, .target = target, .body = body,
+                      .headers = headers, .timeout = timeout});
 }
 
 std::string http_raw(const std::string& host, unsigned short port, const std::string& bytes,
