@@ -64,9 +64,8 @@ struct daemon::impl {
     http_server server;
     metrics::family<prometheus::Counter>& reloads;
     metrics::family<prometheus::Gauge>& ready_gauge;
-    // The pull engine (keys, tokens, budgets, HTTP client); replaced on reload, read by handlers.
-    std::mutex engine_mutex;
-    std::shared_ptr<nrps::engine> engine;
+    // The pull engine (keys, tokens, budgets, HTTP client); updated in place on reload.
+    std::unique_ptr<nrps::engine> engine;
 
     enum class phase { starting, ready, stopping };
     std::atomic<phase> state{phase::starting};
@@ -87,13 +86,7 @@ struct daemon::impl {
                                  .content_type = "text/plain; version=0.0.4; charset=utf-8"};
         });
         server.route("GET", "/.well-known/jwks.json", [this](const http_request&) {
-            std::shared_ptr<nrps::engine> e;
-            {
-                std::lock_guard lock(engine_mutex);
-                e = engine;
-            }
-            return http_response{.body = e ? e->jwks() : std::string("{\"keys\":[]}"),
-                                 .content_type = "application/json"};
+            return http_response{.body = engine->jwks(), .content_type = "application/json"};
         });
         server.route("GET", "/healthz", [](const http_request&) {
             return http_response{.body = "ok\n"};
@@ -122,18 +115,14 @@ struct daemon::impl {
             notify::ready("ready; last reload failed, running on the previous configuration");
             return;
         }
-        // Platforms, budgets and keys apply at once: a new engine, or the old one if keys fail.
-        auto fresh = nrps::engine::create(ioc.get_executor(), *next, &registry);
-        if (!fresh) {
+        // Platforms, budgets and keys apply at once (the token cache and what the budgets
+        // learned are kept); a key problem keeps everything as it was.
+        if (auto applied = engine->update(*next); !applied) {
             reloads.with({"error"}).Increment();
             lg.error("config reload failed; keeping the running configuration",
-                     {{"file", config_path}, {"problem", fresh.error().detail}});
+                     {{"file", config_path}, {"problem", applied.error().detail}});
             notify::ready("ready; last reload failed, running on the previous configuration");
             return;
-        }
-        {
-            std::lock_guard lock(engine_mutex);
-            engine = std::shared_ptr<nrps::engine>(std::move(*fresh));
         }
         std::vector<std::string> restart;
         {
@@ -235,7 +224,7 @@ struct daemon::impl {
                 lg.error("cannot start", {{"problem", e.error().detail}, {"error", e.error().ec.message()}});
                 return exit_config;
             }
-            engine = std::shared_ptr<nrps::engine>(std::move(*e));
+            engine = std::move(*e);
         }
         install_routes();
         auto bound = server.listen();

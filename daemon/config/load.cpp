@@ -762,7 +762,12 @@ void read_platforms(context& c, const toml::table& root, config& cfg)
             p.private_key_file = c.resolve_path(p.private_key_file);
         s.str("key_id", p.key_id);
         if (s.strings("previous_key_files", p.previous_key_files)) {
-            for (auto& f : p.previous_key_files) f = c.resolve_path(f);
+            // "PATH" or "KID=PATH" (the key id the old key was registered with).
+            for (auto& f : p.previous_key_files) {
+                auto eq = f.find('=');
+                if (eq != std::string::npos && f.find('/') > eq) f = f.substr(0, eq + 1) + c.resolve_path(f.substr(eq + 1));
+                else f = c.resolve_path(f);
+            }
         }
         if (s.strings("allowed_hosts", p.allowed_hosts, p.nrps)) {
             for (auto& h : p.allowed_hosts) {

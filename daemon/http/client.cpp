@@ -20,6 +20,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <thread>
 
 namespace rostersync::http {
 namespace beast = boost::beast;
@@ -104,6 +105,7 @@ std::vector<std::string_view> response::headers_named(std::string_view name) con
 
 struct client::impl {
     struct connection {
+        net::any_io_executor ex;  // the executor it was opened on: only reused from there
         std::unique_ptr<beast::tcp_stream> plain;
         std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
         steady::time_point idle_since;
@@ -148,18 +150,24 @@ struct client::impl {
         return ctx;
     }
 
-    std::unique_ptr<connection> take_idle(const std::string& k)
+    /// A pooled connection opened on the same executor (a stream is not thread-safe, so it stays
+    /// with the strand it was made on); expired ones are dropped on the way.
+    std::unique_ptr<connection> take_idle(const std::string& k, const net::any_io_executor& on)
     {
         std::lock_guard lock(mutex);
         auto it = idle.find(k);
         if (it == idle.end()) return nullptr;
         auto now = steady::now();
-        while (!it->second.empty()) {
-            auto c = std::move(it->second.back());
-            it->second.pop_back();
-            if (now - c->idle_since < opts.idle_timeout) {
+        auto& q = it->second;
+        q.erase(std::remove_if(q.begin(), q.end(),
+                               [&](const auto& c) { return now - c->idle_since >= opts.idle_timeout; }),
+                q.end());
+        for (auto c = q.rbegin(); c != q.rend(); ++c) {
+            if ((*c)->ex == on) {
+                auto taken = std::move(*c);
+                q.erase(std::next(c).base());
                 ++counters.connections_reused;
-                return c;
+                return taken;
             }
         }
         return nullptr;
@@ -169,9 +177,71 @@ struct client::impl {
     {
         std::lock_guard lock(mutex);
         auto& q = idle[k];
-        if (q.size() >= opts.max_idle_per_key) return;
+        if (q.size() >= opts.max_idle_per_key) q.pop_front();  // the oldest makes room
         c->idle_since = steady::now();
         q.push_back(std::move(c));
+    }
+
+    // DNS answers, cached for a minute.
+    struct dns_entry {
+        std::vector<tcp::endpoint> endpoints;
+        steady::time_point expires;
+    };
+    std::map<std::string, dns_entry> dns_cache;
+
+    /// getaddrinfo on a thread of its own, so a slow name server delays only this request (Asio's
+    /// resolver shares one thread and cannot be abandoned); the wait has a deadline.
+    awaitable<result<std::vector<tcp::endpoint>>> resolve(const std::string& host, std::uint16_t port,
+                                                         steady::time_point until)
+    {
+        const std::string key = host + ":" + std::to_string(port);
+        {
+            std::lock_guard lock(mutex);
+            if (auto it = dns_cache.find(key); it != dns_cache.end() && steady::now() < it->second.expires)
+                co_return it->second.endpoints;
+        }
+        struct shared {
+            std::mutex m;
+            bool done = false;
+            beast::error_code ec;
+            std::vector<tcp::endpoint> eps;
+            std::shared_ptr<net::steady_timer> timer;
+        };
+        auto ex2 = co_await net::this_coro::executor;
+        auto st = std::make_shared<shared>();
+        st->timer = std::make_shared<net::steady_timer>(ex2, until);
+        std::thread([st, host, port] {
+            net::io_context local;
+            tcp::resolver r(local);
+            beast::error_code ec;
+            auto results = r.resolve(host, std::to_string(port), ec);
+            std::lock_guard lock(st->m);
+            st->done = true;
+            st->ec = ec;
+            if (!ec)
+                for (const auto& e : results) st->eps.push_back(e.endpoint());
+            auto t = st->timer;
+            net::post(t->get_executor(), [t] { t->cancel(); });
+        }).detach();
+        co_await st->timer->async_wait(nothrow);
+        bool done = false;
+        beast::error_code rec;
+        std::vector<tcp::endpoint> found;
+        {
+            std::lock_guard lock(st->m);
+            done = st->done;
+            rec = st->ec;
+            found = st->eps;
+        }
+        if (!done) {
+            auto cs = co_await net::this_coro::cancellation_state;
+            if (cs.cancelled() != net::cancellation_type::none) co_return make_error_code(common::errc::cancelled);
+            co_return make_error_code(errc::timeout);
+        }
+        if (rec || found.empty()) co_return make_error_code(errc::resolve_failed);
+        std::lock_guard cache_lock(mutex);
+        dns_cache[key] = {found, steady::now() + std::chrono::minutes(1)};
+        co_return found;
     }
 
     /// The endpoints for u: the resolve map, or DNS (with a deadline); then the address policy.
@@ -194,14 +264,9 @@ struct client::impl {
             if (u.host_is_ip) {
                 eps.emplace_back(net::ip::make_address(u.host), u.port);
             } else {
-                tcp::resolver resolver(ex);
-                net::steady_timer timer(ex, std::min(deadline, steady::now() + opts.resolve_timeout));
-                auto r = co_await (resolver.async_resolve(u.host, std::to_string(u.port), nothrow) ||
-                                   timer.async_wait(nothrow));
-                if (r.index() == 1) co_return make_error_code(errc::timeout);
-                auto [ec, results] = std::get<0>(r);
-                if (ec) co_return make_error_code(errc::resolve_failed);
-                for (const auto& e : results) eps.push_back(e.endpoint());
+                auto r = co_await resolve(u.host, u.port, std::min(deadline, steady::now() + opts.resolve_timeout));
+                if (!r) co_return r.error();
+                eps = std::move(*r);
             }
         }
         std::vector<net::ip::address> addrs;
@@ -215,15 +280,17 @@ struct client::impl {
     {
         auto eps = co_await endpoints(u, policy, deadline);
         if (!eps) co_return eps.error();
+        auto on = co_await net::this_coro::executor;
         auto c = std::make_unique<connection>();
+        c->ex = on;
         std::shared_ptr<ssl::context> ctx;
         if (u.scheme == "https") {
             auto t = tls_context(ca_file);
             if (!t) co_return t.error();
             ctx = *t;
-            c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, *ctx);
+            c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(on, *ctx);
         } else {
-            c->plain = std::make_unique<beast::tcp_stream>(ex);
+            c->plain = std::make_unique<beast::tcp_stream>(on);
         }
         auto& lowest = c->lowest();
         lowest.expires_at(std::min(deadline, steady::now() + opts.connect_timeout));
@@ -241,6 +308,7 @@ struct client::impl {
             auto [hec] = co_await c->tls->async_handshake(ssl::stream_base::client, nothrow);
             if (hec) {
                 if (hec == beast::error::timeout) co_return make_error_code(errc::timeout);
+                if (hec == net::error::operation_aborted) co_return make_error_code(common::errc::cancelled);
                 lg.warning("TLS handshake failed", {{"host", u.host}, {"error", hec.message()}});
                 co_return make_error_code(errc::tls_failed);
             }
@@ -318,6 +386,8 @@ client::stats client::counters() const
 awaitable<result<response>> client::send(request req, host_policy policy, std::string ca_file)
 {
     auto self = impl_;
+    co_await net::this_coro::throw_if_cancelled(false);
+    auto on = co_await net::this_coro::executor;
     if (auto ec = check_url(req.target, policy)) co_return ec;
     const auto deadline = steady::now() + self->opts.request_timeout;
     const std::string k = self->key(req.target, ca_file);
@@ -328,7 +398,7 @@ awaitable<result<response>> client::send(request req, host_policy policy, std::s
     // A pooled connection may have been closed by the server meanwhile: on a failure before any
     // response on a reused connection, try once more on a fresh one.
     for (int attempt = 0; attempt < 2; ++attempt) {
-        auto c = attempt == 0 ? self->take_idle(k) : nullptr;
+        auto c = attempt == 0 ? self->take_idle(k, on) : nullptr;
         if (c) {
             // The connection may have been opened under another policy (the token URL's host is
             // allowed literally): judge the address it is connected to under this one.

@@ -19,9 +19,11 @@
 //     auto u = http::parse_url(memberships_url);
 //     auto r = co_await c.send({.target = *u, .headers = {{"Authorization", "Bearer …"}}}, policy, ca_file);
 //
-// Threads: send() may be called concurrently from coroutines on any executor; the pool is
-// guarded by a mutex and a connection belongs to one request at a time. The client must outlive
-// every send().
+// Threads: send() may be called concurrently from coroutines on different executors; call it
+// from a strand (or a single-threaded io_context), since a connection's stream and timers run on
+// the executor of the coroutine that opened it, and a pooled connection is reused only from that
+// same executor. The pool is guarded by a mutex; a connection belongs to one request at a time.
+// The client must outlive every send(). Cancellation ends a send with common::errc::cancelled.
 
 #include "common/asio.hpp"
 #include "common/error.hpp"

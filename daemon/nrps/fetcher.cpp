@@ -94,8 +94,7 @@ void throw_exception_from_error(const fetch_error& e, const boost::source_locati
 
 struct engine::impl {
     impl(net::any_io_executor e, const config::config& c, metrics::registry* m, engine_options o)
-        : ex(std::move(e)), cfg(c), opts(std::move(o)), client(ex, with_resolve(opts.http, c)),
-          tokens(client, opts.tokens, m)
+        : ex(std::move(e)), opts(std::move(o)), client(ex, with_resolve(opts.http, c)), tokens(client, opts.tokens, m)
     {
         if (m != nullptr) {
             budget_metrics = std::make_unique<throttle::budget_metrics>(*m);
@@ -117,13 +116,59 @@ struct engine::impl {
         return o;
     }
 
+    /// What a reload replaces as a whole; a pass keeps the snapshot it started with.
+    struct snapshot {
+        config::config cfg;
+        std::map<std::string, std::shared_ptr<const oauth::signing_key>> keys;  // by platform name
+        std::vector<oauth::signing_key> published;                               // JWKS
+    };
+
     net::any_io_executor ex;
-    config::config cfg;
     engine_options opts;
     http::client client;
     oauth::token_source tokens;
-    std::map<std::string, std::shared_ptr<const oauth::signing_key>> keys;  // by platform name
-    std::vector<oauth::signing_key> published;                               // JWKS
+    mutable std::mutex snap_mutex;
+    std::shared_ptr<const snapshot> snap;
+
+    std::shared_ptr<const snapshot> current() const
+    {
+        std::lock_guard lock(snap_mutex);
+        return snap;
+    }
+
+    static result<std::shared_ptr<snapshot>, fetch_error> load(const config::config& cfg)
+    {
+        auto out = std::make_shared<snapshot>();
+        out->cfg = cfg;
+        std::map<std::string, std::string> kid_owner;  // kid -> public JWK, to refuse clashes
+        auto publish = [&](const oauth::signing_key& k, const std::string& where) -> std::optional<fetch_error> {
+            auto [it, fresh] = kid_owner.emplace(k.kid(), k.public_jwk());
+            if (!fresh && it->second != k.public_jwk())
+                return fetch_error{make_error_code(oauth::errc::key_invalid),
+                                   where + ": key id \"" + k.kid() + "\" is used by two different keys"};
+            if (fresh) out->published.push_back(k);
+            return std::nullopt;
+        };
+        for (const auto& p : cfg.platforms) {
+            if (!p.nrps) continue;
+            auto key = oauth::signing_key::load_file(p.private_key_file, p.key_id);
+            if (!key) return fetch_error{key.error().ec, "platform " + p.name + ": " + key.error().message};
+            if (auto e = publish(*key, "platform " + p.name)) return *e;
+            out->keys[p.name] = std::make_shared<const oauth::signing_key>(std::move(*key));
+            for (const auto& entry : p.previous_key_files) {
+                // "KID=PATH" keeps the key id it was registered with; a bare path uses the thumbprint.
+                std::string kid, path = entry;
+                if (auto eq = entry.find('='); eq != std::string::npos && entry.find('/') > eq) {
+                    kid = entry.substr(0, eq);
+                    path = entry.substr(eq + 1);
+                }
+                auto k = oauth::signing_key::load_file(path, kid);
+                if (!k) return fetch_error{k.error().ec, "platform " + p.name + " (previous_key_files): " + k.error().message};
+                if (auto e = publish(*k, "platform " + p.name + " (previous_key_files)")) return *e;
+            }
+        }
+        return out;
+    }
     std::mutex budgets_mutex;
     std::map<std::string, std::unique_ptr<throttle::budget>> budgets;
     std::unique_ptr<throttle::budget_metrics> budget_metrics;
@@ -133,30 +178,33 @@ struct engine::impl {
     metrics::family<prometheus::Counter>* m_members = nullptr;
     metrics::family<prometheus::Counter>* m_passes = nullptr;
 
-    throttle::budget& budget_for(const config::platform& p, const std::string& host)
+    static throttle::budget_options budget_options_for(const config::config& cfg, const std::string& name)
+    {
+        throttle::budget_options o{.name = name, .resync_share = cfg.sync.resync_share};
+        if (const auto* b = cfg.find_budget(name)) {
+            o.params.max_in_flight = b->max_in_flight;
+            o.params.reserve = b->reserve;
+            o.params.requests_per_second = b->requests_per_second;
+            o.max_wait = b->max_wait;
+        }
+        return o;
+    }
+
+    throttle::budget& budget_for(const config::config& cfg, const config::platform& p, const std::string& host)
     {
         const std::string name = p.budget.empty() ? host : p.budget;
         std::lock_guard lock(budgets_mutex);
         auto& slot = budgets[name];
-        if (!slot) {
-            throttle::budget_options o{.name = name, .resync_share = cfg.sync.resync_share};
-            if (const auto* b = cfg.find_budget(name)) {
-                o.params.max_in_flight = b->max_in_flight;
-                o.params.reserve = b->reserve;
-                o.params.requests_per_second = b->requests_per_second;
-                o.max_wait = b->max_wait;
-            }
-            slot = std::make_unique<throttle::budget>(o, budget_metrics.get());
-        }
+        if (!slot) slot = std::make_unique<throttle::budget>(budget_options_for(cfg, name), budget_metrics.get());
         return *slot;
     }
 
-    oauth::credentials credentials_for(const config::platform& p) const
+    oauth::credentials credentials_for(const snapshot& sn, const config::platform& p) const
     {
         oauth::credentials c{.token_url = p.token_url,
                              .client_id = p.client_id,
                              .scopes = {nrps_scope},
-                             .key = keys.at(p.name),
+                             .key = sn.keys.at(p.name),
                              .policy = {.allowed_hosts = p.allowed_hosts, .allow_http = p.allow_http},
                              .ca_file = p.ca_file};
         // The token URL is configured explicitly: its host may receive the assertion.
@@ -179,31 +227,39 @@ engine::engine(net::any_io_executor ex, const config::config& cfg, metrics::regi
 {
 }
 
+result<void, fetch_error> engine::update(const config::config& cfg)
+{
+    auto fresh = impl::load(cfg);
+    if (!fresh) return fresh.error();
+    {
+        std::lock_guard lock(impl_->snap_mutex);
+        impl_->snap = std::move(*fresh);
+    }
+    impl_->client.set_resolve(cfg.http.resolve);
+    // Budgets keep their learned state (remaining allowance, in flight); only settings change.
+    std::lock_guard lock(impl_->budgets_mutex);
+    for (auto& [name, b] : impl_->budgets) {
+        auto o = impl::budget_options_for(cfg, name);
+        b->update(o.params, o.max_wait, o.resync_share);
+    }
+    return {};
+}
+
 engine::~engine() = default;
 
 result<std::unique_ptr<engine>, fetch_error> engine::create(net::any_io_executor ex, const config::config& cfg,
                                                             metrics::registry* m, engine_options opts)
 {
+    auto snap = impl::load(cfg);
+    if (!snap) return snap.error();
     std::unique_ptr<engine> e(new engine(std::move(ex), cfg, m, std::move(opts)));
-    std::set<std::string> seen_kids;
-    for (const auto& p : cfg.platforms) {
-        if (!p.nrps) continue;
-        auto key = oauth::signing_key::load_file(p.private_key_file, p.key_id);
-        if (!key) return fetch_error{key.error().ec, "platform " + p.name + ": " + key.error().message};
-        if (seen_kids.insert(key->kid()).second) e->impl_->published.push_back(*key);
-        e->impl_->keys[p.name] = std::make_shared<const oauth::signing_key>(std::move(*key));
-        for (const auto& old : p.previous_key_files) {
-            auto k = oauth::signing_key::load_file(old);
-            if (!k) return fetch_error{k.error().ec, "platform " + p.name + " (previous_key_files): " + k.error().message};
-            if (seen_kids.insert(k->kid()).second) e->impl_->published.push_back(*k);
-        }
-    }
+    e->impl_->snap = std::move(*snap);
     return e;
 }
 
 std::string engine::jwks() const
 {
-    return oauth::jwks_document(impl_->published);
+    return oauth::jwks_document(impl_->current()->published);
 }
 
 http::client& engine::http_client() { return impl_->client; }
@@ -211,13 +267,16 @@ oauth::token_source& engine::tokens() { return impl_->tokens; }
 
 throttle::budget& engine::budget_for(const config::platform& p, const std::string& host)
 {
-    return impl_->budget_for(p, host);
+    return impl_->budget_for(impl_->current()->cfg, p, host);
 }
 
 awaitable<result<roster, fetch_error>> engine::fetch(std::string platform_name, std::string url_text, fetch_options fo)
 {
     impl& s = *impl_;
-    const config::platform* p = s.cfg.find_platform(platform_name);
+    co_await net::this_coro::throw_if_cancelled(false);  // cancellation ends in errc::cancelled
+    const auto sn = s.current();
+    const config::config& cfg = sn->cfg;
+    const config::platform* p = cfg.find_platform(platform_name);
     auto fail = [&](error_code ec, std::string detail) -> result<roster, fetch_error> {
         if (s.m_passes != nullptr) {
             std::string_view label = ec == make_error_code(errc::not_found)            ? "not_found"
@@ -239,10 +298,12 @@ awaitable<result<roster, fetch_error>> engine::fetch(std::string platform_name, 
     if (!first) co_return fail(first.error(), "memberships URL is not an absolute http(s) URL");
     if (auto ec = http::check_url(*first, policy)) co_return fail(ec, "memberships URL host " + first->host);
 
-    std::string next = with_limit(*first, s.cfg.sync.page_size);
+    std::string next = with_limit(*first, cfg.sync.page_size);
     if (fo.role) next = with_role(next, *fo.role);
-    throttle::budget& budget = s.budget_for(*p, first->host);
-    const auto creds = s.credentials_for(*p);
+    throttle::budget& budget = s.budget_for(cfg, *p, first->host);
+    const auto creds = s.credentials_for(*sn, *p);
+    // The budget wait is bounded per pass, not per page.
+    std::chrono::milliseconds wait_left = budget.max_wait();
     const std::string& bname = budget.name();
 
     roster out;
@@ -264,17 +325,19 @@ awaitable<result<roster, fetch_error>> engine::fetch(std::string platform_name, 
         std::optional<page> parsed;
         http::response resp;
         for (;;) {
-            auto permit = co_await budget.acquire(fo.priority);
+            // The token first: a slow token request must not hold an in-flight slot.
+            auto token = co_await s.tokens.get(creds);
+            if (!token) {
+                if (token.error() == make_error_code(common::errc::cancelled)) co_return fail(errc::cancelled, {});
+                co_return fail(token.error(), "token request for client_id " + p->client_id);
+            }
+            auto permit = co_await budget.acquire(fo.priority, wait_left);
             if (!permit) {
                 if (permit.error() == make_error_code(throttle::errc::cancelled))
                     co_return fail(errc::cancelled, {});
                 co_return fail(errc::throttled, "waited longer than max_wait for budget " + bname);
             }
-            auto token = co_await s.tokens.get(creds);
-            if (!token) {
-                permit->finish(std::nullopt);
-                co_return fail(token.error(), "token request for client_id " + p->client_id);
-            }
+            wait_left -= permit->waited();
             const auto t0 = std::chrono::steady_clock::now();
             // Built outside the co_await: g++ 12 cannot keep an initializer_list's array alive
             // across a suspension point.
@@ -297,6 +360,8 @@ awaitable<result<roster, fetch_error>> engine::fetch(std::string platform_name, 
                 permit->finish(std::nullopt);
                 if (s.m_requests != nullptr) s.m_requests->with({bname, "error"}).Increment();
                 if (r.error() == make_error_code(common::errc::cancelled)) co_return fail(errc::cancelled, {});
+                if (auto cs = co_await net::this_coro::cancellation_state; cs.cancelled() != net::cancellation_type::none)
+                    co_return fail(errc::cancelled, {});
                 if (is_retryable(r.error()) && may_retry(r.error().message())) {
                     co_await sleep_for(ex, s.backoff(attempts));
                     continue;
@@ -357,7 +422,11 @@ awaitable<result<roster, fetch_error>> engine::fetch(std::string platform_name, 
         }
 
         ++out.pages;
-        if (out.pages == 1) out.context = parsed->context;
+        if (out.pages == 1) {
+            out.context = parsed->context;
+        } else if (parsed->context.id != out.context.id) {
+            co_return fail(errc::malformed_page, "page " + std::to_string(out.pages) + " belongs to another context");
+        }
         for (auto& m : parsed->members) {
             auto [it, fresh] = index.emplace(m.user_id, out.members.size());
             if (fresh) {

@@ -99,7 +99,13 @@ public:
                                                                engine_options opts = {});
     ~engine();
 
+    /// One pass. Call it from a strand (or a single-threaded io_context): connections and timers
+    /// run on the caller's executor. Cancellation ends it with errc::cancelled.
     awaitable<result<roster, fetch_error>> fetch(std::string platform, std::string url, fetch_options opts = {});
+
+    /// Applies a reloaded configuration: new keys, platforms and budget settings; the token cache,
+    /// the connection pool and what budgets learned are kept. On a key problem nothing changes.
+    result<void, fetch_error> update(const config::config& cfg);
 
     /// The public keys of every platform, for /.well-known/jwks.json.
     std::string jwks() const;

@@ -72,6 +72,7 @@ awaitable<result<std::string>> token_source::get(const credentials& c)
 {
     const std::string k = key_of(c);
     auto ex = co_await net::this_coro::executor;
+    co_await net::this_coro::throw_if_cancelled(false);
     for (;;) {
         std::shared_ptr<entry> e;
         std::shared_ptr<net::steady_timer> wait;
@@ -81,13 +82,16 @@ awaitable<result<std::string>> token_source::get(const credentials& c)
             if (!slot) slot = std::make_shared<entry>();
             e = slot;
             const auto now = clock::now();
-            if (!e->token.empty() && now < e->refresh_at) {
+            const bool usable = !e->token.empty() && now < e->expires_at - std::chrono::seconds(30);
+            if (usable && (now < e->refresh_at || e->in_flight)) {
+                // Fresh, or being refreshed by another caller while still valid: use it.
                 ++stats_.cache_hits;
                 co_return e->token;
             }
-            if (e->last_error && now < e->error_until) co_return e->last_error;
+            if (!usable && e->last_error && now < e->error_until) co_return e->last_error;
             if (e->in_flight) {
-                // Another caller is fetching: wait for it (bounded, then look again).
+                // Another caller is fetching and nothing valid is cached: wait for it (bounded,
+                // then look again).
                 wait = std::make_shared<net::steady_timer>(ex, std::chrono::seconds(1));
                 e->waiters.push_back(wait);
             } else {
@@ -96,31 +100,52 @@ awaitable<result<std::string>> token_source::get(const credentials& c)
         }
         if (wait) {
             co_await wait->async_wait(nothrow);
-            std::lock_guard lock(mutex_);
-            e->waiters.remove(wait);
+            {
+                std::lock_guard lock(mutex_);
+                e->waiters.remove(wait);
+            }
+            auto cs = co_await net::this_coro::cancellation_state;
+            if (cs.cancelled() != net::cancellation_type::none) co_return make_error_code(common::errc::cancelled);
             continue;
         }
 
+        // The leader: whatever happens (error, cancellation, exception), in_flight is cleared
+        // and the waiters are woken.
+        struct leader_guard {
+            token_source* self;
+            std::shared_ptr<entry> e;
+            ~leader_guard()
+            {
+                std::list<std::shared_ptr<net::steady_timer>> to_wake;
+                {
+                    std::lock_guard lock(self->mutex_);
+                    e->in_flight = false;
+                    to_wake.swap(e->waiters);
+                }
+                for (auto& w : to_wake) net::post(w->get_executor(), [w] { w->cancel(); });
+            }
+        } guard{this, e};
+
         std::chrono::seconds lifetime{0};
         auto r = co_await request_token(c, lifetime);
-        std::list<std::shared_ptr<net::steady_timer>> to_wake;
-        {
-            std::lock_guard lock(mutex_);
-            e->in_flight = false;
-            const auto now = clock::now();
-            if (r) {
-                e->token = *r;
-                e->expires_at = now + lifetime;
-                // Refresh ahead of expiry, but never sooner than half the lifetime.
-                e->refresh_at = now + std::max(lifetime - opts_.refresh_ahead, lifetime / 2);
-                e->last_error = {};
-            } else {
-                e->last_error = r.error();
-                e->error_until = now + (is_configuration_error(r.error()) ? opts_.error_backoff : opts_.retry_backoff);
-            }
-            to_wake.swap(e->waiters);
+        std::lock_guard lock(mutex_);
+        const auto now = clock::now();
+        if (r) {
+            e->token = *r;
+            e->expires_at = now + lifetime;
+            // Refresh ahead of expiry, but never sooner than half the lifetime.
+            e->refresh_at = now + std::max(lifetime - opts_.refresh_ahead, lifetime / 2);
+            e->last_error = {};
+            co_return r;
         }
-        for (auto& w : to_wake) net::post(w->get_executor(), [w] { w->cancel(); });
+        if (r.error() == make_error_code(common::errc::cancelled)) co_return r;  // never cached
+        // A failed refresh does not take away a token that is still valid.
+        if (!e->token.empty() && now < e->expires_at - std::chrono::seconds(30)) {
+            e->refresh_at = now + opts_.retry_backoff;
+            co_return e->token;
+        }
+        e->last_error = r.error();
+        e->error_until = now + (is_configuration_error(r.error()) ? opts_.error_backoff : opts_.retry_backoff);
         co_return r;
     }
 }

@@ -69,7 +69,8 @@ public:
             const double need = p_.reserve + p_.up_front * (in_flight_ + 1) + p_.margin;
             const double have = estimate(now);
             if (have < need) {
-                if (p_.refill_per_second <= 0) return {false, std::nullopt};
+                // Beyond what the bucket ever offered: only a finishing request can help.
+                if (p_.refill_per_second <= 0 || need > ceiling()) return {false, std::nullopt};
                 auto wait = std::chrono::duration<double>((need - have) / p_.refill_per_second);
                 return {false, now + std::chrono::duration_cast<duration>(wait)};
             }
@@ -82,8 +83,13 @@ public:
     {
         if (!remaining_) return 0;
         double elapsed = std::chrono::duration<double>(now - reported_at_).count();
-        return *remaining_ + p_.refill_per_second * std::max(0.0, elapsed);
+        // Never above the most the platform ever reported (after a long idle the bucket is
+        // empty, not negative) — but always able to reach what one request needs, so a low
+        // first report cannot stall the budget for good.
+        return std::min(*remaining_ + p_.refill_per_second * std::max(0.0, elapsed), ceiling());
     }
+
+    double ceiling() const { return std::max(max_reported_, p_.reserve + p_.up_front + p_.margin); }
 
     void on_start(time_point now)
     {
@@ -98,6 +104,7 @@ public:
         if (remaining) {
             remaining_ = *remaining;
             reported_at_ = now;
+            max_reported_ = std::max(max_reported_, *remaining);
         }
     }
 
@@ -130,6 +137,7 @@ private:
     std::optional<time_point> last_start_;
     std::optional<time_point> paused_until_;
     std::optional<double> remaining_;
+    double max_reported_ = 0;
     time_point reported_at_{};
     long rejections_ = 0;
 };

@@ -64,6 +64,7 @@ permit& permit::operator=(permit&& o) noexcept
     if (this != &o) {
         if (owner_ != nullptr) owner_->aborted();
         owner_ = std::exchange(o.owner_, nullptr);
+        waited_ = o.waited_;
     }
     return *this;
 }
@@ -111,7 +112,8 @@ std::shared_ptr<budget::waiter> budget::head() const
     if (fresh_.empty()) return periodic_.front();
     if (periodic_.empty()) return fresh_.front();
     // Both wait: periodic work gets at least its share of admissions.
-    const double share = admitted_ == 0 ? 0.0 : static_cast<double>(admitted_periodic_) / static_cast<double>(admitted_);
+    const double share =
+        contended_ == 0 ? 0.0 : static_cast<double>(contended_periodic_) / static_cast<double>(contended_);
     return share < opts_.resync_share ? periodic_.front() : fresh_.front();
 }
 
@@ -129,15 +131,23 @@ void budget::wake_head()
     }
 }
 
-awaitable<result<permit>> budget::acquire(priority cls)
+std::chrono::milliseconds budget::max_wait() const
+{
+    std::lock_guard lock(mutex_);
+    return opts_.max_wait;
+}
+
+awaitable<result<permit>> budget::acquire(priority cls, std::optional<std::chrono::milliseconds> max_wait_override)
 {
     auto ex = co_await net::this_coro::executor;
+    co_await net::this_coro::throw_if_cancelled(false);
     auto w = std::make_shared<waiter>(ex);
     w->cls = cls;
     const auto start = clock::now();
-    const auto deadline = start + opts_.max_wait;
+    clock::time_point deadline;
     {
         std::lock_guard lock(mutex_);
+        deadline = start + std::max(std::chrono::milliseconds(0), max_wait_override.value_or(opts_.max_wait));
         (cls == priority::fresh ? fresh_ : periodic_).push_back(w);
         publish();
     }
@@ -150,16 +160,20 @@ awaitable<result<permit>> budget::acquire(priority cls)
             if (head() == w) {
                 auto d = adm_.decide(now);
                 if (d.admit) {
+                    // The resync share counts only admissions made while both classes waited.
+                    if (!fresh_.empty() && !periodic_.empty()) {
+                        ++contended_;
+                        if (cls == priority::periodic) ++contended_periodic_;
+                    }
                     remove(w);
                     adm_.on_start(now);
                     ++admitted_;
-                    if (cls == priority::periodic) ++admitted_periodic_;
                     if (m_admitted_ != nullptr) m_admitted_->Increment();
                     if (m_wait_seconds_ != nullptr)
                         m_wait_seconds_->Observe(std::chrono::duration<double>(now - start).count());
                     publish();
                     wake_head();  // the next waiter may be admissible too (in-flight cap > 1)
-                    co_return permit(this);
+                    co_return permit(this, std::chrono::duration_cast<std::chrono::milliseconds>(now - start));
                 }
                 wake_at = d.retry_at ? std::min(*d.retry_at, now + max_sleep) : now + max_sleep;
             } else {

@@ -70,7 +70,7 @@ struct budget_metrics {
 class permit {
 public:
     permit() = default;
-    permit(permit&& o) noexcept : owner_(std::exchange(o.owner_, nullptr)) {}
+    permit(permit&& o) noexcept : owner_(std::exchange(o.owner_, nullptr)), waited_(o.waited_) {}
     permit& operator=(permit&& o) noexcept;
     permit(const permit&) = delete;
     permit& operator=(const permit&) = delete;
@@ -80,11 +80,14 @@ public:
     void finish(std::optional<double> remaining);
     /// The platform's throttle rejected it (429, or 403 "Rate Limit Exceeded").
     void rejected(std::optional<std::chrono::milliseconds> retry_after);
+    /// How long acquire() waited for this permit.
+    std::chrono::milliseconds waited() const { return waited_; }
 
 private:
     friend class budget;
-    explicit permit(budget* b) : owner_(b) {}
+    permit(budget* b, std::chrono::milliseconds waited) : owner_(b), waited_(waited) {}
     budget* owner_ = nullptr;
+    std::chrono::milliseconds waited_{0};
 };
 
 class budget {
@@ -93,8 +96,12 @@ public:
     budget(const budget&) = delete;
     budget& operator=(const budget&) = delete;
 
-    /// Waits for admission; the coroutine's executor is used for its timers.
-    awaitable<result<permit>> acquire(priority p = priority::fresh);
+    /// Waits for admission; the coroutine's executor is used for its timers, so call it from a
+    /// strand (or a single-threaded io_context). `max_wait` overrides the budget's (a pass passes
+    /// what is left of its own allowance, so the bound holds per pass, not per page).
+    awaitable<result<permit>> acquire(priority p = priority::fresh,
+                                      std::optional<std::chrono::milliseconds> max_wait = std::nullopt);
+    std::chrono::milliseconds max_wait() const;
 
     const std::string& name() const { return opts_.name; }
     /// Reconfigure (SIGHUP) or rescale (share of partitions); takes effect for the next decision.
@@ -127,7 +134,8 @@ private:
     admission<clock> adm_;
     std::deque<std::shared_ptr<waiter>> fresh_, periodic_;
     long admitted_ = 0;
-    long admitted_periodic_ = 0;
+    long contended_ = 0;           // admissions made while both classes had waiters
+    long contended_periodic_ = 0;  // … of which periodic
 
     // metrics (optional)
     prometheus::Counter* m_admitted_ = nullptr;

@@ -12,6 +12,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -376,6 +377,28 @@ TEST_F(Fetch, JwksPublishesTheKey)
     auto doc = engine_->jwks();
     EXPECT_NE(doc.find("\"kid\":\"k1\""), std::string::npos) << doc;
     EXPECT_NE(doc.find("\"kty\":\"RSA\""), std::string::npos);
+}
+
+TEST_F(Fetch, KeyRotationPublishesOldKeysUnderTheirIds)
+{
+    dir_.write("old-key.pem", oauth::generate_key("ES256")->private_pem, 0600);
+    dir_.write("older-key.pem", oauth::generate_key("RS256")->private_pem, 0600);
+    start({{.name = "a.school.test"}}, {}, "previous_key_files = [\"2025-11=old-key.pem\", \"older-key.pem\"]\n");
+    auto doc = boost::json::parse(engine_->jwks()).as_object();
+    std::set<std::string> kids;
+    for (auto& k : doc["keys"].as_array()) kids.insert(std::string(k.as_object()["kid"].as_string()));
+    EXPECT_EQ(kids.size(), 3u);
+    EXPECT_TRUE(kids.count("k1"));
+    EXPECT_TRUE(kids.count("2025-11"));
+    // A previous key that claims the current key's id is refused, naming the clash.
+    auto cfg = cfg_;
+    cfg.platforms[0].previous_key_files = {"k1=" + (dir_.path() / "old-key.pem").string()};
+    auto clash = engine_->update(cfg);
+    ASSERT_FALSE(clash);
+    EXPECT_NE(clash.error().detail.find("key id \"k1\" is used by two different keys"), std::string::npos)
+        << clash.error().detail;
+    // and the running keys are unchanged
+    EXPECT_EQ(boost::json::parse(engine_->jwks()).as_object()["keys"].as_array().size(), 3u);
 }
 
 TEST_F(Fetch, MetricsCountPagesMembersAndTokens)
