@@ -160,10 +160,24 @@ private:
         skip_ows();
         if (at_end()) return false;
         if (peek() == '"') return read_quoted(value);
-        const auto v = read_token();
+        const auto v = read_bare_value();
         if (v.empty()) return false;
         value = std::string(v);
         return true;
+    }
+
+    // Lenient about unquoted values: platforms write `type=application/json` though RFC 8288
+    // wants a token. Any visible character but separators and quotes, so one odd parameter does
+    // not fail a whole page.
+    std::string_view read_bare_value()
+    {
+        const std::size_t start = i_;
+        while (!at_end()) {
+            const char c = peek();
+            if (c <= ' ' || c == 0x7f || c == ';' || c == ',' || c == '"' || c == '<' || c == '>') break;
+            ++i_;
+        }
+        return s_.substr(start, i_ - start);
     }
 
     std::string_view read_token()

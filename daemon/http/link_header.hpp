@@ -5,7 +5,8 @@
 // and no space; several Link header lines; any header-name case (the caller collects the values);
 // quoted and unquoted parameter values; several relation types in one rel ("next last");
 // relative references (resolved against the request URL); upper-case characters in URLs (kept
-// as sent). Pure; thread-safe.
+// as sent); unquoted parameter values that are not RFC tokens (`type=application/json`).
+// Pure; thread-safe.
 //
 //     auto links = parse_link_header({"<https://h/x?page=2>; rel=\"next\",<https://h/x?page=9>; rel=last"});
 //     auto next = find_rel(*links, "next");   // "https://h/x?page=2"

@@ -42,6 +42,15 @@ constexpr std::string_view canvas_last_page =
     "<" CANVAS_URL(3) ">; rel=\"last\"";
 // clang-format on
 
+TEST(LinkHeaderLenient, UnquotedValuesMayHoldSlashes)
+{
+    auto links = parse_link_header({"<https://h/x?page=2>; rel=next; type=application/json"});
+    ASSERT_TRUE(links);
+    ASSERT_EQ(links->size(), 1u);
+    EXPECT_EQ(find_rel(*links, "next"), "https://h/x?page=2");
+    EXPECT_EQ(links->at(0).params.at(1).second, "application/json");
+}
+
 TEST(LinkHeader, CanvasFirstPage)
 {
     auto r = parse1(canvas_first_page);
