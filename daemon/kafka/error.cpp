@@ -1,0 +1,39 @@
+#include "kafka/error.hpp"
+
+namespace rostersync::kafka {
+namespace {
+
+class kafka_category final : public error_category {
+public:
+    const char* name() const noexcept override { return "rostersync.kafka"; }
+    std::string message(int v) const override { return rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(v)); }
+    bool retryable(int v) const noexcept override
+    {
+        switch (static_cast<rd_kafka_resp_err_t>(v)) {
+            case RD_KAFKA_RESP_ERR__TRANSPORT:
+            case RD_KAFKA_RESP_ERR__TIMED_OUT:
+            case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+            case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+            case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+            case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+            case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+            case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+            case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+            case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+            case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+            case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+            case RD_KAFKA_RESP_ERR_NOT_COORDINATOR: return true;
+            default: return false;
+        }
+    }
+};
+
+}  // namespace
+
+const error_category& category() noexcept
+{
+    static const kafka_category instance;
+    return instance;
+}
+
+}  // namespace rostersync::kafka

@@ -1,0 +1,107 @@
+// The embedded cluster speaks the real Kafka protocol: produce to the partition the daemon
+// computes, with headers, and read it back; the standalone binary prints a usable bootstrap.
+#include "kafka/embedded.hpp"
+#include "kafka/handles.hpp"
+#include "kafka/partitioner.hpp"
+#include "support/daemon_process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <cstring>
+#include <map>
+
+namespace rostersync::kafka {
+namespace {
+
+using namespace std::chrono_literals;
+
+handle_ptr client(rd_kafka_type_t type, const std::string& bootstrap, std::map<std::string, std::string> extra = {})
+{
+    char err[512];
+    conf_ptr conf(rd_kafka_conf_new());
+    extra["bootstrap.servers"] = bootstrap;
+    for (const auto& [k, v] : extra) {
+        EXPECT_EQ(rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err), RD_KAFKA_CONF_OK) << err;
+    }
+    rd_kafka_t* rk = rd_kafka_new(type, conf.get(), err, sizeof err);
+    EXPECT_NE(rk, nullptr) << err;
+    if (rk != nullptr) conf.release();
+    return handle_ptr(rk);
+}
+
+/// Produces one record and waits (bounded) for its delivery report.
+rd_kafka_resp_err_t produce(const std::string& bootstrap, const std::string& topic, const std::string& key,
+                            const std::string& value, std::int32_t partition)
+{
+    auto p = client(RD_KAFKA_PRODUCER, bootstrap, {{"enable.idempotence", "true"}, {"acks", "all"}});
+    rd_kafka_headers_t* hdrs = rd_kafka_headers_new(2);
+    rd_kafka_header_add(hdrs, "ce_type", -1, "member.added", -1);
+    rd_kafka_header_add(hdrs, "ce_id", -1, "abc", -1);
+    auto err = rd_kafka_producev(p.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+                                 RD_KAFKA_V_KEY(key.data(), key.size()),
+                                 RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (err) {
+        rd_kafka_headers_destroy(hdrs);
+        return err;
+    }
+    return rd_kafka_flush(p.get(), 10000);
+}
+
+TEST(EmbeddedKafka, RecordsLandOnTheComputedPartitionWithTheirHeaders)
+{
+    auto cluster = embedded_cluster::start(3);
+    ASSERT_TRUE(cluster) << cluster.error();
+    const std::string bootstrap = (*cluster)->bootstrap();
+    EXPECT_NE(bootstrap.find("127.0.0.1:"), std::string::npos);
+    ASSERT_FALSE((*cluster)->create_topic("lti.membership-changes", 12));
+
+    const std::string ctx = context_key("canvas", "ctx-1");
+    const std::int32_t part = partition_for(ctx, 12);
+    EXPECT_EQ(part, 8);
+    const std::string key = membership_key("canvas", "ctx-1", "u1");
+    ASSERT_EQ(produce(bootstrap, "lti.membership-changes", key, "{\"type\":\"member.added\"}", part),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+
+    auto c = client(RD_KAFKA_CONSUMER, bootstrap, {{"group.id", "t"}, {"enable.auto.commit", "false"}});
+    partition_list_ptr assignment(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(assignment.get(), "lti.membership-changes", part)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    ASSERT_EQ(rd_kafka_assign(c.get(), assignment.get()), RD_KAFKA_RESP_ERR_NO_ERROR);
+    message_ptr msg;
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        msg.reset(rd_kafka_consumer_poll(c.get(), 200));
+        if (msg && msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+        msg.reset();
+    }
+    ASSERT_TRUE(msg) << "no record within 20 s";
+    EXPECT_EQ(msg->partition, part);
+    EXPECT_EQ(std::string(static_cast<const char*>(msg->key), msg->key_len), key);
+    rd_kafka_headers_t* h = nullptr;
+    ASSERT_EQ(rd_kafka_message_headers(msg.get(), &h), RD_KAFKA_RESP_ERR_NO_ERROR);
+    const void* v = nullptr;
+    size_t n = 0;
+    ASSERT_EQ(rd_kafka_header_get_last(h, "ce_type", &v, &n), RD_KAFKA_RESP_ERR_NO_ERROR);
+    EXPECT_EQ(std::string(static_cast<const char*>(v), n), "member.added");
+    msg.reset();
+    rd_kafka_consumer_close(c.get());
+}
+
+TEST(EmbeddedKafka, StandaloneBinaryPrintsABootstrapThatWorks)
+{
+    test::daemon_process p(ROSTERSYNC_KAFKA_MOCK_PATH, {"--brokers", "1", "--topic", "t:4"});
+    ASSERT_TRUE(p.wait_for_log("ready", 30s)) << p.log_text();
+    std::string bootstrap;
+    for (const auto& l : p.log_lines())
+        if (l.starts_with("bootstrap: ")) bootstrap = l.substr(11);
+    ASSERT_FALSE(bootstrap.empty()) << p.log_text();
+    EXPECT_EQ(produce(bootstrap, "t", "k", "v", partition_for("k", 4)), RD_KAFKA_RESP_ERR_NO_ERROR);
+    p.signal(SIGTERM);
+    EXPECT_EQ(p.wait_exit(20s), 0);
+}
+
+}  // namespace
+}  // namespace rostersync::kafka
