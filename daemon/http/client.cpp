@@ -200,16 +200,31 @@ struct client::impl {
             if (auto it = dns_cache.find(key); it != dns_cache.end() && steady::now() < it->second.expires)
                 co_return it->second.endpoints;
         }
+        // getaddrinfo runs detached; it wakes this coroutine only while the coroutine still
+        // waits (a guard clears `waiting`, even when the frame is destroyed), through a handler
+        // holding only a weak reference to the timer the frame owns.
         struct shared {
             std::mutex m;
             bool done = false;
+            bool waiting = true;
             beast::error_code ec;
             std::vector<tcp::endpoint> eps;
-            std::shared_ptr<net::steady_timer> timer;
+            net::any_io_executor ex;
+            std::weak_ptr<net::steady_timer> timer;
         };
         auto ex2 = co_await net::this_coro::executor;
+        auto timer = std::make_shared<net::steady_timer>(ex2, until);
         auto st = std::make_shared<shared>();
-        st->timer = std::make_shared<net::steady_timer>(ex2, until);
+        st->ex = ex2;
+        st->timer = timer;
+        struct guard {
+            std::shared_ptr<shared> st;
+            ~guard()
+            {
+                std::lock_guard lock(st->m);
+                st->waiting = false;
+            }
+        } done_waiting{st};
         std::thread([st, host, port] {
             net::io_context local;
             tcp::resolver r(local);
@@ -220,10 +235,13 @@ struct client::impl {
             st->ec = ec;
             if (!ec)
                 for (const auto& e : results) st->eps.push_back(e.endpoint());
-            auto t = st->timer;
-            net::post(t->get_executor(), [t] { t->cancel(); });
+            if (st->waiting) {
+                net::post(st->ex, [w = st->timer] {
+                    if (auto t = w.lock()) t->cancel();
+                });
+            }
         }).detach();
-        co_await st->timer->async_wait(nothrow);
+        co_await timer->async_wait(nothrow);
         bool done = false;
         beast::error_code rec;
         std::vector<tcp::endpoint> found;

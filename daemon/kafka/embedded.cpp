@@ -13,7 +13,8 @@ result<std::unique_ptr<embedded_cluster>, std::string> embedded_cluster::start(i
     char err[512];
     conf_ptr conf(rd_kafka_conf_new());
     // The handle only hosts the mock; it never connects anywhere.
-    if (rd_kafka_conf_set(conf.get(), "client.id", "rostersync-embedded", err, sizeof err) != RD_KAFKA_CONF_OK)
+    if (rd_kafka_conf_set(conf.get(), "client.id", "rostersync-embedded", err, sizeof err) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf.get(), "log_level", "3", err, sizeof err) != RD_KAFKA_CONF_OK)
         return std::string(err);
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
     if (rk == nullptr) return std::string("cannot create the embedded cluster's handle: ") + err;

@@ -122,7 +122,11 @@ awaitable<result<std::string>> token_source::get(const credentials& c)
                     e->in_flight = false;
                     to_wake.swap(e->waiters);
                 }
-                for (auto& w : to_wake) net::post(w->get_executor(), [w] { w->cancel(); });
+                for (auto& w : to_wake) {
+                    net::post(w->get_executor(), [weak = std::weak_ptr<net::steady_timer>(w)] {
+                        if (auto t = weak.lock()) t->cancel();
+                    });
+                }
             }
         } guard{this, e};
 

@@ -127,7 +127,10 @@ void budget::wake_head()
 {
     if (auto h = head(); h && !h->woken) {
         h->woken = true;
-        net::post(h->timer.get_executor(), [h] { h->timer.cancel(); });
+        // Only a weak reference: a handler left in a destroyed io_context must not own a timer.
+        net::post(h->timer.get_executor(), [w = std::weak_ptr<waiter>(h)] {
+            if (auto x = w.lock()) x->timer.cancel();
+        });
     }
 }
 

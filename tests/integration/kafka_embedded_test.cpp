@@ -3,6 +3,11 @@
 #include "kafka/embedded.hpp"
 #include "kafka/handles.hpp"
 #include "kafka/partitioner.hpp"
+#include "kafka/producer.hpp"
+
+#include <librdkafka/rdkafka_mock.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include "support/daemon_process.hpp"
 
 #include <gtest/gtest.h>
@@ -88,6 +93,54 @@ TEST(EmbeddedKafka, RecordsLandOnTheComputedPartitionWithTheirHeaders)
     EXPECT_EQ(std::string(static_cast<const char*>(v), n), "member.added");
     msg.reset();
     rd_kafka_consumer_close(c.get());
+}
+
+delivery publish_now(producer& p, record r)
+{
+    net::io_context ioc;
+    delivery out;
+    net::co_spawn(ioc, p.publish(std::move(r)), [&](std::exception_ptr e, delivery d) {
+        if (e) std::rethrow_exception(e);
+        out = d;
+    });
+    ioc.run();
+    return out;
+}
+
+TEST(KafkaProducer, PublishReportsTheOffsetAndFailuresAsValues)
+{
+    auto cluster = embedded_cluster::start(1);
+    ASSERT_TRUE(cluster) << cluster.error();
+    ASSERT_FALSE((*cluster)->create_topic("changes", 4));
+    auto p = producer::create({.bootstrap = (*cluster)->bootstrap(),
+                               .properties = {{"reconnect.backoff.max.ms", "100"}},
+                               .message_timeout = 2s,
+                               .close_timeout = 1s});
+    ASSERT_TRUE(p) << p.error();
+    auto first = publish_now(**p, {.topic = "changes", .partition = 2, .key = "k", .value = "v1",
+                                   .headers = {{"ce_type", "member.added"}}});
+    EXPECT_FALSE(first.ec) << first.ec.message();
+    EXPECT_EQ(first.partition, 2);
+    EXPECT_EQ(first.offset, 0);
+    auto second = publish_now(**p, {.topic = "changes", .partition = 2, .key = "k", .tombstone = true});
+    EXPECT_FALSE(second.ec);
+    EXPECT_EQ(second.offset, 1);
+    // A partition the topic does not have is refused at once.
+    auto bad = publish_now(**p, {.topic = "changes", .partition = 99, .key = "k", .value = "v"});
+    EXPECT_TRUE(bad.ec);
+    // Brokers down before the send: a timeout, reported as not persisted.
+    rd_kafka_mock_broker_set_down((*cluster)->mock(), 1);
+    auto down = publish_now(**p, {.topic = "changes", .partition = 1, .key = "k", .value = "v"});
+    ASSERT_TRUE(down.ec);
+    EXPECT_TRUE(is_retryable(down.ec)) << down.ec.message();
+    EXPECT_FALSE(down.possibly_persisted);
+}
+
+TEST(KafkaProducer, UnknownPropertyIsNamed)
+{
+    auto p = producer::create({.bootstrap = "127.0.0.1:1", .properties = {{"no.such.property", "1"}}});
+    ASSERT_FALSE(p);
+    EXPECT_NE(p.error().find("kafka property no.such.property"), std::string::npos) << p.error();
 }
 
 TEST(EmbeddedKafka, StandaloneBinaryPrintsABootstrapThatWorks)

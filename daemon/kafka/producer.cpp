@@ -1,0 +1,157 @@
+#include "kafka/producer.hpp"
+
+#include "kafka/error.hpp"
+
+#include "common/log.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <mutex>
+#include <optional>
+
+namespace rostersync::kafka {
+namespace {
+
+using callback = std::function<void(const delivery&)>;
+
+void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void*)
+{
+    std::unique_ptr<callback> done(static_cast<callback*>(m->_private));
+    if (!done) return;
+    delivery d;
+    d.partition = m->partition;
+    d.offset = m->offset;
+    if (m->err) {
+        d.ec = make_error_code(m->err);
+        d.possibly_persisted = rd_kafka_message_status(m) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+    }
+    (*done)(d);
+}
+
+const log::logger lg{"kafka"};
+
+/// librdkafka's log lines into ours (syslog levels): errors and warnings stay visible, the rest
+/// goes to debug.
+void on_log(const rd_kafka_t*, int level, const char* facility, const char* text)
+{
+    log::level l = level <= 3 ? log::level::error : level == 4 ? log::level::warning : log::level::debug;
+    lg.write(l, "librdkafka", {{"facility", facility}, {"text", text}});
+}
+
+}  // namespace
+
+result<std::unique_ptr<producer>, std::string> producer::create(const producer_options& opts)
+{
+    char err[512];
+    conf_ptr conf(rd_kafka_conf_new());
+    std::vector<std::pair<std::string, std::string>> settings{
+        {"bootstrap.servers", opts.bootstrap},
+        {"client.id", opts.client_id},
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"message.timeout.ms", std::to_string(opts.message_timeout.count())},
+    };
+    settings.insert(settings.end(), opts.properties.begin(), opts.properties.end());
+    for (const auto& [k, v] : settings) {
+        if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
+            return "kafka property " + k + ": " + err;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
+    rd_kafka_conf_set_log_cb(conf.get(), on_log);
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
+    if (rk == nullptr) return std::string("cannot create the Kafka producer: ") + err;
+    conf.release();
+    std::unique_ptr<producer> p(new producer());
+    p->handle_.reset(rk);
+    p->close_timeout_ = opts.close_timeout;
+    p->poller_ = std::thread([raw = p.get()] {
+        while (!raw->stop_.load(std::memory_order_relaxed)) rd_kafka_poll(raw->handle_.get(), 100);
+    });
+    return p;
+}
+
+producer::~producer()
+{
+    rd_kafka_flush(handle_.get(), static_cast<int>(close_timeout_.count()));
+    stop_ = true;
+    if (poller_.joinable()) poller_.join();
+    // Whatever is still queued is failed now: purge triggers its delivery reports.
+    rd_kafka_purge(handle_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(handle_.get(), 0);
+}
+
+error_code producer::send(record r, std::function<void(const delivery&)> done)
+{
+    auto* opaque = new callback(std::move(done));
+    rd_kafka_headers_t* hdrs = rd_kafka_headers_new(r.headers.size());
+    for (const auto& [k, v] : r.headers)
+        rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(), static_cast<ssize_t>(v.size()));
+    auto err = rd_kafka_producev(
+        handle_.get(), RD_KAFKA_V_TOPIC(r.topic.c_str()), RD_KAFKA_V_PARTITION(r.partition),
+        RD_KAFKA_V_KEY(r.key.data(), r.key.size()),
+        RD_KAFKA_V_VALUE(r.tombstone ? nullptr : r.value.data(), r.tombstone ? 0 : r.value.size()),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (err) {
+        rd_kafka_headers_destroy(hdrs);  // not taken over on failure
+        delete opaque;
+        return make_error_code(err);
+    }
+    return {};
+}
+
+awaitable<delivery> producer::publish(record r)
+{
+    // The report arrives on the producer's thread. It wakes this coroutine through a posted
+    // handler that holds only a weak reference to the timer (the frame owns the timer), and it
+    // posts only while the coroutine is still waiting (`waiting`, cleared by the guard below
+    // even when the frame is destroyed), so it never touches a finished io_context.
+    struct shared {
+        std::mutex m;
+        std::optional<delivery> d;
+        bool waiting = true;
+        net::any_io_executor ex;
+        std::weak_ptr<net::steady_timer> timer;
+    };
+    auto ex = co_await net::this_coro::executor;
+    auto timer = std::make_shared<net::steady_timer>(ex, net::steady_timer::time_point::max());
+    auto st = std::make_shared<shared>();
+    st->ex = ex;
+    st->timer = timer;
+    struct guard {
+        std::shared_ptr<shared> st;
+        ~guard()
+        {
+            std::lock_guard lock(st->m);
+            st->waiting = false;
+        }
+    } done_waiting{st};
+    auto ec = send(std::move(r), [st](const delivery& d) {
+        std::lock_guard lock(st->m);
+        st->d = d;
+        if (st->waiting) {
+            net::post(st->ex, [w = st->timer] {
+                if (auto t = w.lock()) t->cancel();
+            });
+        }
+    });
+    if (ec) co_return delivery{.ec = ec};
+    for (;;) {
+        {
+            std::lock_guard lock(st->m);
+            if (st->d) co_return *st->d;
+        }
+        // Woken by the report (or re-checked each second, should a wake-up race the wait).
+        timer->expires_after(std::chrono::seconds(1));
+        co_await timer->async_wait(nothrow);
+    }
+}
+
+error_code producer::flush(std::chrono::milliseconds timeout)
+{
+    auto err = rd_kafka_flush(handle_.get(), static_cast<int>(timeout.count()));
+    return err ? make_error_code(err) : error_code{};
+}
+
+}  // namespace rostersync::kafka

@@ -1,0 +1,84 @@
+#pragma once
+// File: kafka/producer.hpp
+//
+// The producer: idempotent, acks=all, every record to an explicit partition (computed with
+// kafka::partition_for from the context key), CloudEvents headers, and delivery reports as values.
+//
+//     auto p = kafka::producer::create({.bootstrap = cluster->bootstrap()});
+//     auto d = co_await (*p)->publish({.topic = "lti.membership-changes", .partition = part,
+//                                      .key = key, .value = json, .headers = ce_headers});
+//     if (d.ec) …   // d.possibly_persisted: the record may still be in the log (DESIGN 1.6)
+//
+// Threads: a background thread serves librdkafka (rd_kafka_poll); publish() may be called from
+// coroutines on any executor (the report is delivered through the caller's executor). Destroying
+// the producer flushes for up to `close_timeout`, then gives up (undelivered records are
+// reported as failed).
+
+#include "common/asio.hpp"
+#include "common/error.hpp"
+#include "kafka/handles.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace rostersync::kafka {
+
+struct record {
+    std::string topic;
+    std::int32_t partition = 0;
+    std::string key;
+    std::string value;
+    bool tombstone = false;  ///< a null value (compacted tables: removal)
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+struct delivery {
+    error_code ec;
+    std::int32_t partition = -1;
+    std::int64_t offset = -1;
+    bool possibly_persisted = false;  ///< on error: the broker may have written it anyway
+};
+
+struct producer_options {
+    std::string bootstrap;
+    std::string client_id = "rostersync";
+    std::vector<std::pair<std::string, std::string>> properties;  ///< [kafka.properties], as is
+    std::chrono::milliseconds message_timeout{std::chrono::seconds(30)};
+    std::chrono::milliseconds close_timeout{std::chrono::seconds(10)};
+};
+
+class producer {
+public:
+    /// The error names the property librdkafka refused, or why the handle could not be made.
+    static result<std::unique_ptr<producer>, std::string> create(const producer_options& opts);
+    ~producer();
+    producer(const producer&) = delete;
+    producer& operator=(const producer&) = delete;
+
+    /// Enqueues; `done` runs on the producer's thread when the record is acknowledged or failed.
+    error_code send(record r, std::function<void(const delivery&)> done);
+
+    /// Enqueues and waits for the delivery report.
+    awaitable<delivery> publish(record r);
+
+    /// Waits until every enqueued record is reported (or the timeout passes).
+    error_code flush(std::chrono::milliseconds timeout);
+
+    rd_kafka_t* native() const { return handle_.get(); }
+
+private:
+    producer() = default;
+    handle_ptr handle_;
+    std::atomic<bool> stop_{false};
+    std::thread poller_;
+    std::chrono::milliseconds close_timeout_{};
+};
+
+}  // namespace rostersync::kafka
