@@ -1,0 +1,119 @@
+#include "sync/state.hpp"
+
+#include "sync/course_seen.hpp"
+
+#include <boost/json.hpp>
+
+#include <stdexcept>
+
+namespace rostersync::sync {
+namespace json = boost::json;
+namespace {
+
+// nrps::member and change_event are aggregates that a std::string could initialise, so errors
+// are constructed explicitly.
+template <class T>
+result<T, std::string> fail(std::string message)
+{
+    return result<T, std::string>(boost::system::in_place_error, std::move(message));
+}
+
+std::optional<std::string> str(const json::object& o, std::string_view k)
+{
+    auto it = o.find(k);
+    if (it == o.end() || !it->value().is_string()) return std::nullopt;
+    return std::string(it->value().as_string());
+}
+
+result<nrps::member, std::string> decode_member(const json::value& v)
+{
+    if (!v.is_object()) return fail<nrps::member>("after: expected an object");
+    const auto& o = v.as_object();
+    nrps::member m;
+    m.status = str(o, "status").value_or("Active");
+    if (auto it = o.find("roles"); it != o.end()) {
+        if (!it->value().is_array()) return fail<nrps::member>("after.roles: expected an array");
+        for (const auto& r : it->value().as_array()) {
+            if (!r.is_string()) return fail<nrps::member>("after.roles: expected strings");
+            m.roles.emplace_back(r.as_string());
+        }
+    }
+    m.name = str(o, "name");
+    m.given_name = str(o, "given_name");
+    m.family_name = str(o, "family_name");
+    m.middle_name = str(o, "middle_name");
+    m.email = str(o, "email");
+    m.picture = str(o, "picture");
+    m.lis_person_sourcedid = str(o, "lis_person_sourcedid");
+    m.lti11_legacy_user_id = str(o, "lti11_legacy_user_id");
+    return m;
+}
+
+}  // namespace
+
+result<change_event, std::string> decode_change(std::string_view text)
+{
+    boost::system::error_code ec;
+    auto v = json::parse(text, ec);
+    if (ec || !v.is_object()) return fail<change_event>("not a JSON object");
+    const auto& o = v.as_object();
+    change_event e;
+    auto need = [&](std::string_view k, std::string& out) -> bool {
+        auto s = str(o, k);
+        if (!s || s->empty()) return false;
+        out = *s;
+        return true;
+    };
+    if (!need("type", e.type)) return fail<change_event>("type: missing");
+    if (!need("issuer", e.issuer)) return fail<change_event>("issuer: missing");
+    if (!need("user_id", e.user_id)) return fail<change_event>("user_id: missing");
+    auto ctx = o.find("context");
+    if (ctx == o.end() || !ctx->value().is_object()) return fail<change_event>("context: missing");
+    if (auto id = str(ctx->value().as_object(), "id"); id && !id->empty()) e.context_id = *id;
+    else return fail<change_event>("context.id: missing");
+    e.id = str(o, "id").value_or("");
+    e.source = str(o, "source").value_or("nrps");
+    if (auto it = o.find("roster_version"); it != o.end()) {
+        if (it->value().is_uint64()) e.roster_version = static_cast<std::uint32_t>(it->value().as_uint64());
+        else if (it->value().is_int64() && it->value().as_int64() >= 0)
+            e.roster_version = static_cast<std::uint32_t>(it->value().as_int64());
+        else return fail<change_event>("roster_version: expected a non-negative integer");
+    }
+    if (auto t = str(o, "time")) e.time = parse_rfc3339(*t);
+    if (auto it = o.find("after"); it != o.end() && !it->value().is_null()) {
+        auto m = decode_member(it->value());
+        if (!m) return fail<change_event>(m.error());
+        m->user_id = e.user_id;
+        e.after = std::move(*m);
+    }
+    if (e.type != "member.removed" && !e.after) return fail<change_event>("after: missing for " + e.type);
+    return e;
+}
+
+void partition_state::apply(const change_event& e, std::int64_t offset)
+{
+    if (offset < position_) {
+        ++ignored_;  // a replayed record already folded
+        return;
+    }
+    position_ = offset + 1;
+    auto& ctx = contexts_[e.issuer + "|" + e.context_id];
+    ctx.roster_version = std::max(ctx.roster_version, e.roster_version);
+    if (e.type == "member.removed") {
+        memberships_ -= ctx.members.erase(e.user_id);
+        return;
+    }
+    auto [it, fresh] = ctx.members.try_emplace(e.user_id);
+    memberships_ += fresh;
+    it->second.record = *e.after;
+    it->second.provisional = e.source == "launch";
+    it->second.launch_seen_at = e.source == "launch" ? e.time : std::nullopt;
+}
+
+const context_state* partition_state::context(const std::string& key) const
+{
+    auto it = contexts_.find(key);
+    return it == contexts_.end() ? nullptr : &it->second;
+}
+
+}  // namespace rostersync::sync

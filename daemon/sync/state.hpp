@@ -1,0 +1,61 @@
+#pragma once
+// File: sync/state.hpp
+//
+// The state of a partition, folded only from the change stream in log order (DESIGN.md 1.6):
+// each MembershipChange sets its member to `after` (or removes it), so the state can never
+// disagree with what was published. The pipeline feeds it from its state consumer; a context is
+// diffed against it only once the consumer passed the context's last acknowledged change.
+//
+// Not thread-safe: one partition's state belongs to its state consumer.
+
+#include "common/error.hpp"
+#include "roster/diff.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace rostersync::sync {
+
+/// A MembershipChange read back from the stream.
+struct change_event {
+    std::string id;
+    std::string type;               ///< member.added, …
+    std::string source;             ///< nrps | launch
+    std::string issuer;
+    std::string context_id;
+    std::string user_id;
+    std::uint32_t roster_version = 0;
+    std::optional<nrps::member> after;
+    std::optional<roster::time_point> time;
+};
+
+/// Decodes our own MembershipChange JSON; the error names the field.
+result<change_event, std::string> decode_change(std::string_view json);
+
+struct context_state {
+    std::map<std::string, roster::member_state> members;  ///< by user_id
+    std::uint32_t roster_version = 0;                     ///< the highest folded
+};
+
+class partition_state {
+public:
+    /// Folds one record at `offset` (offsets must increase; older ones are ignored and counted).
+    void apply(const change_event& e, std::int64_t offset);
+
+    const context_state* context(const std::string& context_key) const;
+    /// The next offset to read (last applied + 1), -1 before anything was applied.
+    std::int64_t position() const { return position_; }
+    std::size_t memberships() const { return memberships_; }
+    long ignored() const { return ignored_; }
+
+private:
+    std::map<std::string, context_state> contexts_;  // by "<issuer>|<context_id>"
+    std::int64_t position_ = -1;
+    std::size_t memberships_ = 0;
+    long ignored_ = 0;
+};
+
+}  // namespace rostersync::sync
