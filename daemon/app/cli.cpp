@@ -7,6 +7,7 @@
 #include "nrps/error.hpp"
 #include "nrps/fetcher.hpp"
 #include "oauth/assertion.hpp"
+#include "roster/encode.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -142,21 +143,9 @@ int fetch(int argc, char** argv)
     if (format == "json") {
         boost::json::array members;
         for (const auto& m : r.members) {
-            boost::json::object o{{"user_id", m.user_id}, {"status", m.status}};
-            boost::json::array roles;
-            for (const auto& x : m.roles) roles.emplace_back(x);
-            o["roles"] = std::move(roles);
-            auto put = [&](const char* k, const std::optional<std::string>& v) {
-                if (v) o[k] = *v;
-            };
-            put("name", m.name);
-            put("given_name", m.given_name);
-            put("family_name", m.family_name);
-            put("middle_name", m.middle_name);
-            put("email", m.email);
-            put("picture", m.picture);
-            put("lis_person_sourcedid", m.lis_person_sourcedid);
-            put("lti11_legacy_user_id", m.lti11_legacy_user_id);
+            // The Member JSON of the event contract, with the user_id in front.
+            boost::json::object o{{"user_id", m.user_id}};
+            for (auto& [k, v] : boost::json::parse(roster::encode_member(m)).as_object()) o[k] = v;
             members.push_back(std::move(o));
         }
         boost::json::object ctx{{"id", r.context.id}};

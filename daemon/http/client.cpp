@@ -3,6 +3,7 @@
 #include "common/log.hpp"
 #include "common/version.hpp"
 #include "http/error.hpp"
+#include "common/handoff.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -200,57 +201,26 @@ struct client::impl {
             if (auto it = dns_cache.find(key); it != dns_cache.end() && steady::now() < it->second.expires)
                 co_return it->second.endpoints;
         }
-        // getaddrinfo runs detached; it wakes this coroutine only while the coroutine still
-        // waits (a guard clears `waiting`, even when the frame is destroyed), through a handler
-        // holding only a weak reference to the timer the frame owns.
-        struct shared {
-            std::mutex m;
-            bool done = false;
-            bool waiting = true;
+        // getaddrinfo on a detached thread: a slow name server delays only this request, and a
+        // late answer after the deadline is simply dropped.
+        struct answer {
             beast::error_code ec;
             std::vector<tcp::endpoint> eps;
-            net::any_io_executor ex;
-            std::weak_ptr<net::steady_timer> timer;
         };
-        auto ex2 = co_await net::this_coro::executor;
-        auto timer = std::make_shared<net::steady_timer>(ex2, until);
-        auto st = std::make_shared<shared>();
-        st->ex = ex2;
-        st->timer = timer;
-        struct guard {
-            std::shared_ptr<shared> st;
-            ~guard()
-            {
-                std::lock_guard lock(st->m);
-                st->waiting = false;
-            }
-        } done_waiting{st};
-        std::thread([st, host, port] {
+        auto h = handoff<answer>::create(co_await net::this_coro::executor);
+        std::thread([h, host, port] {
             net::io_context local;
             tcp::resolver r(local);
-            beast::error_code ec;
-            auto results = r.resolve(host, std::to_string(port), ec);
-            std::lock_guard lock(st->m);
-            st->done = true;
-            st->ec = ec;
-            if (!ec)
-                for (const auto& e : results) st->eps.push_back(e.endpoint());
-            if (st->waiting) {
-                net::post(st->ex, [w = st->timer] {
-                    if (auto t = w.lock()) t->cancel();
-                });
-            }
+            answer a;
+            auto results = r.resolve(host, std::to_string(port), a.ec);
+            if (!a.ec)
+                for (const auto& e : results) a.eps.push_back(e.endpoint());
+            h->set(std::move(a));
         }).detach();
-        co_await timer->async_wait(nothrow);
-        bool done = false;
-        beast::error_code rec;
-        std::vector<tcp::endpoint> found;
-        {
-            std::lock_guard lock(st->m);
-            done = st->done;
-            rec = st->ec;
-            found = st->eps;
-        }
+        auto got = co_await h->wait(until);
+        const bool done = got.has_value();
+        const beast::error_code rec = done ? got->ec : beast::error_code{};
+        std::vector<tcp::endpoint> found = done ? std::move(got->eps) : std::vector<tcp::endpoint>{};
         if (!done) {
             auto cs = co_await net::this_coro::cancellation_state;
             if (cs.cancelled() != net::cancellation_type::none) co_return make_error_code(common::errc::cancelled);

@@ -2,6 +2,8 @@
 
 #include "kafka/error.hpp"
 
+#include "common/handoff.hpp"
+
 #include "common/log.hpp"
 
 #include <boost/asio/post.hpp>
@@ -103,49 +105,12 @@ error_code producer::send(record r, std::function<void(const delivery&)> done)
 
 awaitable<delivery> producer::publish(record r)
 {
-    // The report arrives on the producer's thread. It wakes this coroutine through a posted
-    // handler that holds only a weak reference to the timer (the frame owns the timer), and it
-    // posts only while the coroutine is still waiting (`waiting`, cleared by the guard below
-    // even when the frame is destroyed), so it never touches a finished io_context.
-    struct shared {
-        std::mutex m;
-        std::optional<delivery> d;
-        bool waiting = true;
-        net::any_io_executor ex;
-        std::weak_ptr<net::steady_timer> timer;
-    };
-    auto ex = co_await net::this_coro::executor;
-    auto timer = std::make_shared<net::steady_timer>(ex, net::steady_timer::time_point::max());
-    auto st = std::make_shared<shared>();
-    st->ex = ex;
-    st->timer = timer;
-    struct guard {
-        std::shared_ptr<shared> st;
-        ~guard()
-        {
-            std::lock_guard lock(st->m);
-            st->waiting = false;
-        }
-    } done_waiting{st};
-    auto ec = send(std::move(r), [st](const delivery& d) {
-        std::lock_guard lock(st->m);
-        st->d = d;
-        if (st->waiting) {
-            net::post(st->ex, [w = st->timer] {
-                if (auto t = w.lock()) t->cancel();
-            });
-        }
-    });
+    // The report arrives on the producer's thread.
+    auto h = handoff<delivery>::create(co_await net::this_coro::executor);
+    auto ec = send(std::move(r), [h](const delivery& d) { h->set(d); });
     if (ec) co_return delivery{.ec = ec};
-    for (;;) {
-        {
-            std::lock_guard lock(st->m);
-            if (st->d) co_return *st->d;
-        }
-        // Woken by the report (or re-checked each second, should a wake-up race the wait).
-        timer->expires_after(std::chrono::seconds(1));
-        co_await timer->async_wait(nothrow);
-    }
+    auto d = co_await h->wait(std::chrono::steady_clock::time_point::max());
+    co_return d ? *d : delivery{.ec = make_error_code(RD_KAFKA_RESP_ERR__TIMED_OUT)};
 }
 
 error_code producer::flush(std::chrono::milliseconds timeout)

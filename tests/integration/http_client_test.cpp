@@ -195,6 +195,27 @@ TEST_F(HttpClient, DeadlinesResetsAndTruncation)
     EXPECT_TRUE(get(c, roster()));  // and the next request is fine
 }
 
+TEST_F(HttpClient, RealNameResolutionForALiteralName)
+{
+    // No resolve entry: "localhost" goes through getaddrinfo (on its own thread), resolves to
+    // loopback, and is allowed because it is listed literally.
+    start();
+    client c(ioc_.get_executor(), options());
+    auto r = run(c, "https://localhost:" + std::to_string(sim_->port()) + "/_sim/state",
+                 {.allowed_hosts = {"localhost"}}, ca_file_);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->status, 200u);
+    // a name that does not resolve is a retryable resolve failure (or a timeout), never a hang
+    auto o = options();
+    o.resolve_timeout = std::chrono::seconds(3);
+    client d(ioc_.get_executor(), o);
+    auto bad = run(d, "https://no-such-host.invalid/x", {.allowed_hosts = {"no-such-host.invalid"}}, ca_file_);
+    ASSERT_FALSE(bad);
+    EXPECT_TRUE(bad.error() == make_error_code(errc::resolve_failed) || bad.error() == make_error_code(errc::timeout))
+        << bad.error().message();
+    EXPECT_TRUE(is_retryable(bad.error()));
+}
+
 TEST_F(HttpClient, ConnectionRefused)
 {
     start();
