@@ -145,7 +145,8 @@ int fetch(int argc, char** argv)
         for (const auto& m : r.members) {
             // The Member JSON of the event contract, with the user_id in front.
             boost::json::object o{{"user_id", m.user_id}};
-            for (auto& [k, v] : boost::json::parse(roster::encode_member(m)).as_object()) o[k] = v;
+            auto encoded = boost::json::parse(roster::encode_member(m));
+            for (auto& [k, v] : encoded.as_object()) o[k] = v;
             members.push_back(std::move(o));
         }
         boost::json::object ctx{{"id", r.context.id}};
