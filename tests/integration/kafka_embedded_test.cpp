@@ -4,6 +4,8 @@
 #include "kafka/handles.hpp"
 #include "kafka/partitioner.hpp"
 #include "kafka/producer.hpp"
+#include "kafka/consumer.hpp"
+#include "kafka/admin.hpp"
 
 #include <librdkafka/rdkafka_mock.h>
 #include <boost/asio/co_spawn.hpp>
@@ -141,6 +143,94 @@ TEST(KafkaProducer, UnknownPropertyIsNamed)
     auto p = producer::create({.bootstrap = "127.0.0.1:1", .properties = {{"no.such.property", "1"}}});
     ASSERT_FALSE(p);
     EXPECT_NE(p.error().find("kafka property no.such.property"), std::string::npos) << p.error();
+}
+
+std::vector<message_ptr> read(consumer& c, std::size_t n, std::chrono::seconds within)
+{
+    std::vector<message_ptr> out;
+    auto deadline = std::chrono::steady_clock::now() + within;
+    while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+        auto m = c.poll(200ms);
+        EXPECT_TRUE(m) << m.error().message();
+        if (m && *m) out.push_back(std::move(*m));
+    }
+    return out;
+}
+
+TEST(KafkaConsumer, GroupReadsCommitsAndResumes)
+{
+    auto cluster = embedded_cluster::start(1);
+    ASSERT_TRUE(cluster);
+    ASSERT_FALSE((*cluster)->create_topic("requests", 2));
+    const auto bootstrap = (*cluster)->bootstrap();
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(produce(bootstrap, "requests", "k" + std::to_string(i), "v", i % 2), RD_KAFKA_RESP_ERR_NO_ERROR);
+
+    consumer_options o{.bootstrap = bootstrap, .group_id = "g1", .session_timeout = 6000ms};
+    {
+        auto c = consumer::create(o);
+        ASSERT_TRUE(c) << c.error();
+        ASSERT_FALSE((*c)->subscribe({"requests"}));
+        auto got = read(**c, 3, 30s);
+        ASSERT_EQ(got.size(), 3u);
+        auto events = (*c)->take_rebalances();
+        ASSERT_FALSE(events.empty());
+        EXPECT_TRUE(events[0].assigned);
+        EXPECT_EQ(events[0].partitions.size(), 2u);
+        EXPECT_EQ((*c)->assignment().size(), 2u);
+        for (auto& m : got) ASSERT_FALSE((*c)->commit({"requests", m->partition}, m->offset + 1));
+        auto committed = (*c)->committed({{"requests", 0}, {"requests", 1}}, 5s);
+        ASSERT_TRUE(committed);
+        EXPECT_EQ((*committed)[0], 2);  // two records on partition 0
+        EXPECT_EQ((*committed)[1], 1);
+        (*c)->close();
+    }
+    // The group resumes after what was committed: only the new record arrives.
+    ASSERT_EQ(produce(bootstrap, "requests", "new", "v", 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    auto c2 = consumer::create(o);
+    ASSERT_TRUE(c2);
+    ASSERT_FALSE((*c2)->subscribe({"requests"}));
+    auto got = read(**c2, 1, 30s);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(std::string(static_cast<const char*>(got[0]->key), got[0]->key_len), "new");
+    auto extra = read(**c2, 1, 2s);  // and nothing else
+    EXPECT_TRUE(extra.empty());
+}
+
+TEST(KafkaConsumer, ManualAssignmentFromAnOffset)
+{
+    auto cluster = embedded_cluster::start(1);
+    ASSERT_TRUE(cluster);
+    ASSERT_FALSE((*cluster)->create_topic("changes", 1));
+    for (int i = 0; i < 3; ++i)
+        ASSERT_EQ(produce((*cluster)->bootstrap(), "changes", "k", "v" + std::to_string(i), 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+    auto c = consumer::create({.bootstrap = (*cluster)->bootstrap(), .group_id = "state"});
+    ASSERT_TRUE(c);
+    ASSERT_FALSE((*c)->assign({{"changes", 0}}, 1));
+    auto got = read(**c, 2, 20s);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0]->offset, 1);
+    EXPECT_EQ(std::string(static_cast<const char*>(got[1]->payload), got[1]->len), "v2");
+}
+
+TEST(KafkaAdmin, EnsureTopicsCreatesMissingAndRefusesWrongCounts)
+{
+    auto cluster = embedded_cluster::start(1);
+    ASSERT_TRUE(cluster);
+    ASSERT_FALSE((*cluster)->create_topic("lti.membership-changes", 4));
+    auto p = producer::create({.bootstrap = (*cluster)->bootstrap()});
+    ASSERT_TRUE(p);
+    std::vector<std::string> problems;
+    auto ec = ensure_topics((*p)->native(),
+                            {{.name = "rostersync.sync-requests", .partitions = 12},
+                             {.name = "rostersync.memberships", .partitions = 12, .cleanup_policy = "compact"},
+                             {.name = "lti.membership-changes", .partitions = 12}},
+                            cluster->get(), problems, 10s);
+    EXPECT_TRUE(ec);
+    ASSERT_EQ(problems.size(), 1u) << problems[0] << "\n" << problems[1];
+    EXPECT_EQ(problems[0], "topic lti.membership-changes has 4 partitions but kafka.partitions = 12; set kafka.partitions = 4 "
+                           "(contexts are placed by partition, so the count cannot change under a running deployment)");
+    EXPECT_EQ(partition_count((*p)->native(), "rostersync.sync-requests", 10s).value(), 12);
+    EXPECT_EQ(partition_count((*p)->native(), "no.such.topic", 10s).value(), 0);
 }
 
 TEST(EmbeddedKafka, StandaloneBinaryPrintsABootstrapThatWorks)

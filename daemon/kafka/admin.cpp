@@ -1,0 +1,91 @@
+#include "kafka/admin.hpp"
+
+#include "kafka/error.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+namespace rostersync::kafka {
+
+result<int> partition_count(rd_kafka_t* client, const std::string& topic, std::chrono::milliseconds timeout)
+{
+    // Metadata for all topics: asking for one topic by name makes brokers (and the mock) that
+    // auto-create topics create it, with their default partition count.
+    const rd_kafka_metadata_t* md = nullptr;
+    auto err = rd_kafka_metadata(client, 1, nullptr, &md, static_cast<int>(timeout.count()));
+    if (err) return make_error_code(err);
+    int count = 0;
+    for (int i = 0; i < md->topic_cnt; ++i) {
+        if (topic == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            count = md->topics[i].partition_cnt;
+    }
+    rd_kafka_metadata_destroy(md);
+    return count;
+}
+
+error_code ensure_topics(rd_kafka_t* client, const std::vector<topic_spec>& topics, embedded_cluster* embedded,
+                         std::vector<std::string>& problems, std::chrono::milliseconds timeout)
+{
+    std::vector<const topic_spec*> missing;
+    for (const auto& t : topics) {
+        auto n = partition_count(client, t.name, timeout);
+        if (!n) {
+            problems.push_back("topic " + t.name + ": cannot read its metadata: " + n.error().message());
+            continue;
+        }
+        if (*n == 0) {
+            missing.push_back(&t);
+        } else if (*n != t.partitions) {
+            problems.push_back("topic " + t.name + " has " + std::to_string(*n) + " partitions but kafka.partitions = " +
+                               std::to_string(t.partitions) + "; set kafka.partitions = " + std::to_string(*n) +
+                               " (contexts are placed by partition, so the count cannot change under a running "
+                               "deployment)");
+        }
+    }
+    if (!missing.empty()) {
+        if (embedded != nullptr) {
+            for (const auto* t : missing) {
+                if (auto ec = embedded->create_topic(t->name, t->partitions, 1))
+                    problems.push_back("topic " + t->name + ": cannot create it: " + ec.message());
+            }
+        } else {
+            // The Admin API: CreateTopics with the partition count, replication and cleanup policy.
+            queue_ptr q(rd_kafka_queue_new(client));
+            std::vector<rd_kafka_NewTopic_t*> news;
+            char err[512];
+            for (const auto* t : missing) {
+                auto* nt = rd_kafka_NewTopic_new(t->name.c_str(), t->partitions, t->replication_factor, err, sizeof err);
+                if (nt == nullptr) {
+                    problems.push_back("topic " + t->name + ": " + err);
+                    continue;
+                }
+                rd_kafka_NewTopic_set_config(nt, "cleanup.policy", t->cleanup_policy.c_str());
+                news.push_back(nt);
+            }
+            if (!news.empty()) {
+                rd_kafka_AdminOptions_t* o = rd_kafka_AdminOptions_new(client, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+                rd_kafka_AdminOptions_set_operation_timeout(o, static_cast<int>(timeout.count()), err, sizeof err);
+                rd_kafka_CreateTopics(client, news.data(), news.size(), o, q.get());
+                event_ptr ev(rd_kafka_queue_poll(q.get(), static_cast<int>(timeout.count() + 1000)));
+                if (!ev) {
+                    problems.push_back("creating topics timed out; create them by hand or check the broker's ACLs");
+                } else if (auto e = rd_kafka_event_error(ev.get())) {
+                    problems.push_back(std::string("creating topics failed: ") + rd_kafka_err2str(e));
+                } else if (const auto* res = rd_kafka_event_CreateTopics_result(ev.get())) {
+                    size_t n = 0;
+                    const rd_kafka_topic_result_t** rs = rd_kafka_CreateTopics_result_topics(res, &n);
+                    for (size_t i = 0; i < n; ++i) {
+                        auto e2 = rd_kafka_topic_result_error(rs[i]);
+                        if (e2 && e2 != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                            problems.push_back(std::string("topic ") + rd_kafka_topic_result_name(rs[i]) + ": " +
+                                               (rd_kafka_topic_result_error_string(rs[i]) ? rd_kafka_topic_result_error_string(rs[i]) : rd_kafka_err2str(e2)));
+                    }
+                }
+                rd_kafka_AdminOptions_destroy(o);
+                rd_kafka_NewTopic_destroy_array(news.data(), news.size());
+            }
+        }
+    }
+    return problems.empty() ? error_code{} : make_error_code(RD_KAFKA_RESP_ERR_INVALID_PARTITIONS);
+}
+
+}  // namespace rostersync::kafka

@@ -1,0 +1,86 @@
+#pragma once
+// File: kafka/consumer.hpp
+//
+// A consumer: in a group with cooperative-sticky assignment (a joining instance takes only its
+// share; others keep theirs), or manually assigned from explicit offsets (restore, the state
+// consumer). Polling is explicit; the pipeline runs it on a thread of its own and hands records to
+// the Asio side. Rebalances are recorded as events the caller drains, so it can load or drop the
+// state of the partitions it gains or loses.
+//
+// Threads: not thread-safe; one thread polls. close() (also from the destructor) leaves the
+// group cleanly.
+
+#include "common/error.hpp"
+#include "kafka/handles.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace rostersync::kafka {
+
+struct topic_partition {
+    std::string topic;
+    std::int32_t partition = 0;
+    auto operator<=>(const topic_partition&) const = default;
+};
+
+struct rebalance_event {
+    bool assigned = true;                      ///< false: revoked
+    std::vector<topic_partition> partitions;
+};
+
+struct consumer_options {
+    std::string bootstrap;
+    std::string group_id;                      ///< required, also for manual assignment
+    std::string client_id = "rostersync";
+    std::vector<std::pair<std::string, std::string>> properties;
+    std::chrono::milliseconds session_timeout{std::chrono::seconds(10)};
+};
+
+class consumer {
+public:
+    static result<std::unique_ptr<consumer>, std::string> create(const consumer_options& opts);
+    ~consumer();
+    consumer(const consumer&) = delete;
+    consumer& operator=(const consumer&) = delete;
+
+    error_code subscribe(const std::vector<std::string>& topics);
+    /// Manual assignment, each partition from `offset` (RD_KAFKA_OFFSET_BEGINNING/END or a number).
+    error_code assign(const std::vector<topic_partition>& partitions, std::int64_t offset);
+
+    /// The next record, or nullptr when `timeout` passed. A record with an error (err != 0) is
+    /// returned as the error; partition EOF is not an error and yields nullptr.
+    result<message_ptr> poll(std::chrono::milliseconds timeout);
+
+    /// Commits `next_offset` (the offset of the next record to read) synchronously.
+    error_code commit(const topic_partition& tp, std::int64_t next_offset);
+    /// The committed offset of each partition (-1001 when none).
+    result<std::vector<std::int64_t>> committed(const std::vector<topic_partition>& tps, std::chrono::milliseconds timeout);
+
+    error_code pause(const std::vector<topic_partition>& tps);
+    error_code resume(const std::vector<topic_partition>& tps);
+
+    std::vector<topic_partition> assignment() const;
+    /// Rebalances since the last call, oldest first.
+    std::vector<rebalance_event> take_rebalances();
+
+    void close();
+    rd_kafka_t* native() const { return handle_.get(); }
+
+private:
+    consumer() = default;
+    static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque);
+
+    handle_ptr handle_;
+    bool closed_ = false;
+    std::mutex mutex_;
+    std::deque<rebalance_event> rebalances_;
+};
+
+}  // namespace rostersync::kafka
