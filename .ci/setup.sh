@@ -11,7 +11,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libsystemd-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  curl kcat python3
+  curl kcat python3 systemd
 )
 
 missing=()
