@@ -6,13 +6,6 @@
 namespace rostersync::kafka {
 namespace {
 
-const log::logger lg{"kafka"};
-
-void on_log(const rd_kafka_t*, int level, const char* facility, const char* text)
-{
-    log::level l = level <= 3 ? log::level::error : level == 4 ? log::level::warning : log::level::debug;
-    lg.write(l, "librdkafka", {{"facility", facility}, {"text", text}});
-}
 
 partition_list_ptr to_list(const std::vector<topic_partition>& tps, std::int64_t offset)
 {
@@ -76,7 +69,7 @@ result<std::unique_ptr<consumer>, std::string> consumer::create(const consumer_o
     std::unique_ptr<consumer> c(new consumer());
     rd_kafka_conf_set_opaque(conf.get(), c.get());
     rd_kafka_conf_set_rebalance_cb(conf.get(), &consumer::on_rebalance);
-    rd_kafka_conf_set_log_cb(conf.get(), on_log);
+    rd_kafka_conf_set_log_cb(conf.get(), log_callback);
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof err);
     if (rk == nullptr) return std::string("cannot create the Kafka consumer: ") + err;
     conf.release();

@@ -1,5 +1,7 @@
 #include "kafka/error.hpp"
 
+#include "common/log.hpp"
+
 namespace rostersync::kafka {
 namespace {
 
@@ -34,6 +36,13 @@ const error_category& category() noexcept
 {
     static const kafka_category instance;
     return instance;
+}
+
+void log_callback(const rd_kafka_t*, int level, const char* facility, const char* text)
+{
+    static const log::logger lg{"kafka"};
+    log::level l = level <= 3 ? log::level::error : level == 4 ? log::level::warning : log::level::debug;
+    lg.write(l, "librdkafka", {{"facility", facility}, {"text", text}});
 }
 
 }  // namespace rostersync::kafka

@@ -17,4 +17,8 @@ inline error_code make_error_code(rd_kafka_resp_err_t e) noexcept
     return {static_cast<int>(e), category()};
 }
 
+/// librdkafka's log lines into ours (syslog levels): errors and warnings stay visible, the rest
+/// goes to debug. Install with rd_kafka_conf_set_log_cb.
+void log_callback(const rd_kafka_t* rk, int level, const char* facility, const char* text);
+
 }  // namespace rostersync::kafka

@@ -32,15 +32,6 @@ void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void*)
     (*done)(d);
 }
 
-const log::logger lg{"kafka"};
-
-/// librdkafka's log lines into ours (syslog levels): errors and warnings stay visible, the rest
-/// goes to debug.
-void on_log(const rd_kafka_t*, int level, const char* facility, const char* text)
-{
-    log::level l = level <= 3 ? log::level::error : level == 4 ? log::level::warning : log::level::debug;
-    lg.write(l, "librdkafka", {{"facility", facility}, {"text", text}});
-}
 
 }  // namespace
 
@@ -61,7 +52,7 @@ result<std::unique_ptr<producer>, std::string> producer::create(const producer_o
             return "kafka property " + k + ": " + err;
     }
     rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
-    rd_kafka_conf_set_log_cb(conf.get(), on_log);
+    rd_kafka_conf_set_log_cb(conf.get(), log_callback);
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
     if (rk == nullptr) return std::string("cannot create the Kafka producer: ") + err;
     conf.release();

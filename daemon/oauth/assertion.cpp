@@ -430,14 +430,10 @@ void throw_exception_from_error(const key_error& e, const boost::source_location
     throw std::runtime_error(e.message.empty() ? e.ec.message() : e.message);
 }
 
-result<signing_key, key_error> signing_key::load_file(const std::string& path, std::string kid)
+result<signing_key, key_error> signing_key::parse(std::string_view pem, std::string kid, const std::string& origin)
 {
     try {
-        auto text = read_key_file(path);
-        if (!text) return text.error();
-        auto loaded = load_key(*text, std::move(kid), path);
-        // Do not keep the private key's text around longer than needed.
-        OPENSSL_cleanse(text->data(), text->size());
+        auto loaded = load_key(pem, std::move(kid), origin);
         if (!loaded) return loaded.error();
         auto imp = std::make_shared<impl>();
         imp->key = std::move(loaded->key);
@@ -449,27 +445,28 @@ result<signing_key, key_error> signing_key::load_file(const std::string& path, s
         k.jwk_ = std::move(loaded->jwk);
         return k;
     } catch (const std::exception& e) {
+        return kerr(errc::key_invalid, origin + ": " + e.what());
+    }
+}
+
+result<signing_key, key_error> signing_key::load_file(const std::string& path, std::string kid)
+{
+    result<std::string, key_error> text = std::string{};
+    try {
+        text = read_key_file(path);
+    } catch (const std::exception& e) {
         return kerr(errc::key_invalid, path + ": " + e.what());
     }
+    if (!text) return text.error();
+    auto k = parse(*text, std::move(kid), path);
+    // Do not keep the private key's text around longer than needed.
+    OPENSSL_cleanse(text->data(), text->size());
+    return k;
 }
 
 result<signing_key, key_error> signing_key::from_pem(std::string_view pem, std::string kid)
 {
-    try {
-        auto loaded = load_key(pem, std::move(kid), "PEM text");
-        if (!loaded) return loaded.error();
-        auto imp = std::make_shared<impl>();
-        imp->key = std::move(loaded->key);
-        imp->ec = loaded->ec;
-        signing_key k;
-        k.impl_ = std::move(imp);
-        k.alg_ = std::move(loaded->alg);
-        k.kid_ = std::move(loaded->kid);
-        k.jwk_ = std::move(loaded->jwk);
-        return k;
-    } catch (const std::exception& e) {
-        return kerr(errc::key_invalid, std::string("PEM text: ") + e.what());
-    }
+    return parse(pem, std::move(kid), "PEM text");
 }
 
 result<std::string> signing_key::sign(std::string_view input) const

@@ -48,6 +48,9 @@ public:
     result<std::string> sign(std::string_view input) const;
 
 private:
+    /// Both loaders end here; `origin` (the path, or "PEM text") prefixes messages.
+    static result<signing_key, key_error> parse(std::string_view pem, std::string kid, const std::string& origin);
+
     struct impl;
     std::shared_ptr<const impl> impl_;
     std::string alg_, kid_, jwk_;
