@@ -2,7 +2,9 @@
 // File: app/cli.hpp
 //
 // The `rostersync` command-line companion: `fetch` (one roster through the daemon's own pull
-// engine), `keygen` (a new signing key and its JWK) and `jwks` (the document the daemon serves).
+// engine), `keygen` (a new signing key and its JWK), `jwks` (the document the daemon serves),
+// `seen` (publish CourseSeen events, one from flags or a CSV backfill) and `tail` (print the
+// MembershipChange stream readably, from a manually assigned consumer that joins no group).
 
 namespace rostersync::app {
 

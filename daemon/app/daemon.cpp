@@ -8,6 +8,10 @@
 #include "common/version.hpp"
 #include "config/load.hpp"
 #include "nrps/fetcher.hpp"
+#include "sync/pipeline.hpp"
+
+#include <boost/json.hpp>
+#include <openssl/crypto.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -18,6 +22,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -30,6 +35,44 @@ const log::logger lg{"daemon"};
 void apply_log_config(const config::config& cfg)
 {
     log::configure({.min_level = cfg.log.level, .fmt = cfg.log.format});
+}
+
+std::string percent_decode(std::string_view s)
+{
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+            std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+            out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+std::string query_param(std::string_view target, std::string_view name)
+{
+    auto q = target.find('?');
+    if (q == std::string_view::npos) return {};
+    auto rest = target.substr(q + 1);
+    while (!rest.empty()) {
+        auto amp = rest.find('&');
+        auto pair = rest.substr(0, amp);
+        auto eq = pair.find('=');
+        if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
+        if (amp == std::string_view::npos) break;
+        rest = rest.substr(amp + 1);
+    }
+    return {};
+}
+
+http_response json_reply(unsigned status, std::string body)
+{
+    body += '\n';
+    return http_response{.status = status, .body = std::move(body), .content_type = "application/json"};
 }
 
 }  // namespace
@@ -66,6 +109,9 @@ struct daemon::impl {
     metrics::family<prometheus::Gauge>& ready_gauge;
     // The pull engine (keys, tokens, budgets, HTTP client); updated in place on reload.
     std::unique_ptr<nrps::engine> engine;
+    // Kafka in and out, state, schedule, passes.
+    std::unique_ptr<sync::pipeline> pipeline;
+    std::string admin_token;  // empty: the admin API is off
 
     enum class phase { starting, ready, stopping };
     std::atomic<phase> state{phase::starting};
@@ -93,12 +139,66 @@ struct daemon::impl {
         });
         server.route("GET", "/readyz", [this](const http_request&) {
             switch (state.load()) {
-                case phase::ready: return http_response{.body = "ready\n"};
+                case phase::ready:
+                    if (auto why = pipeline->not_ready_reason(); !why.empty())
+                        return http_response{.status = 503, .body = "not ready: " + why + "\n"};
+                    return http_response{.body = "ready\n"};
                 case phase::starting: return http_response{.status = 503, .body = "not ready: starting\n"};
                 case phase::stopping: break;
             }
             return http_response{.status = 503, .body = "not ready: shutting down\n"};
         });
+    }
+
+    bool authorised(const http_request& req) const
+    {
+        const std::string expected = "Bearer " + admin_token;
+        return req.authorization.size() == expected.size() &&
+               CRYPTO_memcmp(req.authorization.data(), expected.data(), expected.size()) == 0;
+    }
+
+    void install_admin_routes()
+    {
+        // /admin/contexts                      GET  list (?filter=held|parked)
+        // /admin/contexts/<key>                GET  one context (the key percent-encoded)
+        // /admin/contexts/<key>/resync         POST force a pass
+        // /admin/release?context=K|platform=P  POST release held removals (24 h, once)
+        auto handler = [this](http_request req) -> awaitable<http_response> {
+            if (!authorised(req)) {
+                http_response r{.status = 401, .body = "{\"error\": \"missing or wrong bearer token\"}\n",
+                                .content_type = "application/json"};
+                r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"rostersync admin\"");
+                co_return r;
+            }
+            const std::string_view path = req.path;
+            constexpr std::string_view contexts = "/admin/contexts";
+            sync::admin_reply reply{404, "{\"error\": \"no such admin endpoint\"}"};
+            if (path == contexts && req.method == "GET") {
+                auto filter = query_param(req.target, "filter");
+                reply = co_await pipeline->list(std::move(filter));
+            } else if (path.starts_with(std::string(contexts) + "/")) {
+                auto rest = path.substr(contexts.size() + 1);
+                constexpr std::string_view resync_suffix = "/resync";
+                if (rest.ends_with(resync_suffix) && req.method == "POST") {
+                    auto key = percent_decode(rest.substr(0, rest.size() - resync_suffix.size()));
+                    reply = co_await pipeline->resync(std::move(key));
+                } else if (req.method == "GET") {
+                    auto key = percent_decode(rest);
+                    reply = co_await pipeline->context_status(std::move(key));
+                }
+            } else if (path == "/admin/release" && req.method == "POST") {
+                auto context = query_param(req.target, "context");
+                auto platform = query_param(req.target, "platform");
+                if (context.empty() == platform.empty()) {
+                    reply = {400, "{\"error\": \"give exactly one of ?context=KEY or ?platform=NAME\"}"};
+                } else {
+                    reply = co_await pipeline->release(context, platform);
+                }
+            }
+            co_return json_reply(reply.status, std::move(reply.body));
+        };
+        server.route_async("GET", "/admin/*", handler);
+        server.route_async("POST", "/admin/*", handler);
     }
 
     void reload()
@@ -124,6 +224,7 @@ struct daemon::impl {
             notify::ready("ready; last reload failed, running on the previous configuration");
             return;
         }
+        pipeline->update(*next);
         std::vector<std::string> restart;
         {
             std::lock_guard lock(cfg_mutex);
@@ -159,6 +260,7 @@ struct daemon::impl {
     {
         for (;;) {
             auto [ec, sig] = co_await signals.async_wait(nothrow);
+            if (ec == net::error::operation_aborted) co_return 0;  // the stop is under way
             if (ec) {
                 lg.error("waiting for signals failed; shutting down", {{"error", ec.message()}});
                 co_return 0;
@@ -226,7 +328,32 @@ struct daemon::impl {
             }
             engine = std::move(*e);
         }
+        if (!cfg.http.admin_token_file.empty()) {
+            std::ifstream in(cfg.http.admin_token_file);
+            std::getline(in, admin_token);
+            while (!admin_token.empty() && std::isspace(static_cast<unsigned char>(admin_token.back())))
+                admin_token.pop_back();
+            if (!in && admin_token.empty()) {
+                lg.error("cannot read the admin token file", {{"file", cfg.http.admin_token_file},
+                                                              {"hint", "create it, or leave http.admin_token_file empty to turn the admin API off"}});
+                return exit_config;
+            }
+            if (admin_token.size() < 16) {
+                lg.error("the admin token is too short (at least 16 characters)",
+                         {{"file", cfg.http.admin_token_file}, {"hint", "openssl rand -hex 32 > FILE"}});
+                return exit_config;
+            }
+        }
+        {
+            auto p = sync::pipeline::create(ioc, cfg, *engine, registry);
+            if (!p) {
+                lg.error("cannot start the pipeline", {{"problem", p.error().message}});
+                return p.error().configuration ? exit_config : exit_runtime_failure;
+            }
+            pipeline = std::move(*p);
+        }
         install_routes();
+        if (!admin_token.empty()) install_admin_routes();
         auto bound = server.listen();
         if (!bound) {
             lg.error("cannot listen for HTTP", {{"address", cfg.http.listen.to_string()},
@@ -252,6 +379,7 @@ struct daemon::impl {
             };
         };
         net::co_spawn(server.executor(), server.run(), tasks.adapt(log_failure("http server")));
+        net::co_spawn(ioc, pipeline->run(), tasks.adapt(log_failure("pipeline")));
         if (auto wd = notify::watchdog_interval()) {
             net::co_spawn(control_strand, watchdog_loop(*wd), log_failure("watchdog"));
         }
@@ -271,6 +399,8 @@ struct daemon::impl {
         lg.info("ready", {{"version", rostersync::version},
                           {"threads", threads},
                           {"metrics_url", "http://" + address + "/metrics"},
+                          {"kafka", pipeline->bootstrap()},
+                          {"admin_api", admin_token.empty() ? "off" : "on"},
                           {"http_address", address}});
         notify::ready("ready; metrics at http://" + address + "/metrics");
 

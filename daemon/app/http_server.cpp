@@ -27,6 +27,7 @@ struct http_server::impl {
     struct route_entry {
         std::string method;
         route_handler handler;
+        async_route_handler async_handler;
     };
     struct connection {
         beast::tcp_stream* stream = nullptr;
@@ -55,22 +56,44 @@ struct http_server::impl {
     metrics::family<prometheus::Counter>& requests;
     metrics::family<prometheus::Counter>& rejected;
 
-    http_response dispatch(const http_request& req, std::string_view& route_label)
+    const std::vector<route_entry>* find_route(const std::string& path, std::string_view& route_label) const
     {
-        auto it = routes.find(req.path);
-        if (it == routes.end()) {
-            route_label = "other";
-            return {.status = 404, .body = "not found\n"};
+        if (auto it = routes.find(path); it != routes.end()) {
+            route_label = it->first;
+            return &it->second;
         }
-        route_label = it->first;
+        // Prefix routes ("/admin/*"): the longest that matches.
+        const std::vector<route_entry>* best = nullptr;
+        std::size_t best_len = 0;
+        for (const auto& [p, entries] : routes) {
+            if (!p.ends_with("/*")) continue;
+            const std::string_view prefix(p.data(), p.size() - 1);
+            if (path.starts_with(prefix) && prefix.size() > best_len) {
+                best = &entries;
+                best_len = prefix.size();
+                route_label = p;
+            }
+        }
+        return best;
+    }
+
+    awaitable<http_response> dispatch(http_request req, std::string_view& route_label)
+    {
+        const auto* entries = find_route(req.path, route_label);
+        if (entries == nullptr) {
+            route_label = "other";
+            co_return http_response{.status = 404, .body = "not found\n"};
+        }
         std::string allow;
-        for (const auto& r : it->second) {
-            if (r.method == req.method || (req.method == "HEAD" && r.method == "GET"))
-                return r.handler(req);
+        for (const auto& r : *entries) {
+            if (r.method == req.method || (req.method == "HEAD" && r.method == "GET")) {
+                if (r.async_handler) co_return co_await r.async_handler(std::move(req));
+                co_return r.handler(req);
+            }
             allow += (allow.empty() ? "" : ", ") + r.method;
             if (r.method == "GET") allow += ", HEAD";
         }
-        return {.status = 405, .body = "method not allowed\n", .headers = {{"Allow", allow}}};
+        co_return http_response{.status = 405, .body = "method not allowed\n", .headers = {{"Allow", allow}}};
     }
 
     void count(std::string_view route, unsigned status)
@@ -178,8 +201,9 @@ struct http_server::impl {
             http_response r;
             http::response<http::string_body> res;
             try {
-                r = dispatch(req, route_label);
-                res = build(r, msg.version(), keep, req.method == "HEAD");
+                const bool head = req.method == "HEAD";
+                r = co_await dispatch(std::move(req), route_label);
+                res = build(r, msg.version(), keep, head);
             } catch (const std::exception& e) {
                 lg.error("route handler failed", {{"route", route_label}, {"error", e.what()}});
                 r = {.status = 500, .body = "internal error\n"};
@@ -200,9 +224,14 @@ http_server::http_server(net::io_context& ioc, http_server_options opts, metrics
 
 http_server::~http_server() = default;
 
+void http_server::route_async(std::string method, std::string path, async_route_handler handler)
+{
+    impl_->routes[std::move(path)].push_back({std::move(method), {}, std::move(handler)});
+}
+
 void http_server::route(std::string method, std::string path, route_handler handler)
 {
-    impl_->routes[std::move(path)].push_back({std::move(method), std::move(handler)});
+    impl_->routes[std::move(path)].push_back({std::move(method), std::move(handler), {}});
 }
 
 net::any_io_executor http_server::executor() const

@@ -51,6 +51,8 @@ struct http_response {
 };
 
 using route_handler = std::function<http_response(const http_request&)>;
+/// A handler that waits (for another strand, Kafka, …) before it answers.
+using async_route_handler = std::function<awaitable<http_response>(http_request)>;
 
 struct http_server_options {
     config::endpoint listen;
@@ -69,6 +71,8 @@ public:
 
     /// Registers an exact-path route. GET routes also answer HEAD.
     void route(std::string method, std::string path, route_handler handler);
+    /// `path` ending in "/*" matches every path below it (the longest such prefix wins).
+    void route_async(std::string method, std::string path, async_route_handler handler);
 
     /// Binds and listens. Errors name the address (e.g. "address already in use").
     result<net::ip::tcp::endpoint> listen();

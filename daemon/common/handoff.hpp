@@ -69,7 +69,7 @@ public:
         for (;;) {
             {
                 std::lock_guard lock(mutex_);
-                if (value_) co_return value_;
+                if (value_) co_return std::move(value_);  // one waiter: it takes the value
             }
             auto now = std::chrono::steady_clock::now();
             if (now >= deadline) co_return std::nullopt;

@@ -67,6 +67,7 @@ struct sync_config {
     int max_concurrent_syncs = 512;
     double max_removal_ratio = 0.5;
     int guard_min_members = 10;
+    duration snapshot_interval = 5min;  ///< how often the memberships table and checkpoints are written
 };
 
 /// "host:port" with host an IP literal or localhost; IPv6 written "[::1]:9464".

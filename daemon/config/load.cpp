@@ -634,6 +634,7 @@ void read_sync(context& c, section& root, config& cfg)
     s.integer("max_concurrent_syncs", y.max_concurrent_syncs, 1, 100000);
     s.number("max_removal_ratio", y.max_removal_ratio, 0.0, 1.0, true);
     s.integer("guard_min_members", y.guard_min_members, 0, 10'000'000);
+    s.dur("snapshot_interval", y.snapshot_interval);
     if (y.min_interval > y.resync_interval) {
         s.problem_here("min_interval", "must not be longer than sync.resync_interval (" +
                                            format_duration(y.resync_interval) + "), got " +

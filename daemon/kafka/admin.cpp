@@ -6,6 +6,16 @@
 
 namespace rostersync::kafka {
 
+result<watermarks> query_watermarks(rd_kafka_t* client, const std::string& topic, std::int32_t partition,
+                                    std::chrono::milliseconds timeout)
+{
+    watermarks w;
+    auto err = rd_kafka_query_watermark_offsets(client, topic.c_str(), partition, &w.low, &w.high,
+                                                static_cast<int>(timeout.count()));
+    if (err) return make_error_code(err);
+    return w;
+}
+
 result<int> partition_count(rd_kafka_t* client, const std::string& topic, std::chrono::milliseconds timeout)
 {
     // Metadata for all topics: asking for one topic by name makes brokers (and the mock) that

@@ -11,6 +11,7 @@
 #include "kafka/embedded.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,15 @@ struct topic_spec {
 };
 
 /// How many partitions a topic has (0: it does not exist), from the cluster's metadata.
+struct watermarks {
+    std::int64_t low = 0;   ///< the first offset still in the log
+    std::int64_t high = 0;  ///< the next offset to be written
+};
+
+/// Asks the partition's leader (blocking, bounded by `timeout`).
+result<watermarks> query_watermarks(rd_kafka_t* client, const std::string& topic, std::int32_t partition,
+                                    std::chrono::milliseconds timeout);
+
 result<int> partition_count(rd_kafka_t* client, const std::string& topic, std::chrono::milliseconds timeout);
 
 /// Creates missing topics and checks the partition counts of existing ones. `problems` gets one

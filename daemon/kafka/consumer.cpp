@@ -105,6 +105,15 @@ error_code consumer::assign(const std::vector<topic_partition>& partitions, std:
     return err ? make_error_code(err) : error_code{};
 }
 
+error_code consumer::assign(const std::vector<partition_offset>& partitions)
+{
+    partition_list_ptr l(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+    for (const auto& p : partitions)
+        rd_kafka_topic_partition_list_add(l.get(), p.tp.topic.c_str(), p.tp.partition)->offset = p.offset;
+    auto err = rd_kafka_assign(handle_.get(), l.get());
+    return err ? make_error_code(err) : error_code{};
+}
+
 result<message_ptr> consumer::poll(std::chrono::milliseconds timeout)
 {
     message_ptr m(rd_kafka_consumer_poll(handle_.get(), static_cast<int>(timeout.count())));
@@ -114,10 +123,10 @@ result<message_ptr> consumer::poll(std::chrono::milliseconds timeout)
     return m;
 }
 
-error_code consumer::commit(const topic_partition& tp, std::int64_t next_offset)
+error_code consumer::commit(const topic_partition& tp, std::int64_t next_offset, bool async)
 {
     auto l = to_list({tp}, next_offset);
-    auto err = rd_kafka_commit(handle_.get(), l.get(), 0);
+    auto err = rd_kafka_commit(handle_.get(), l.get(), async ? 1 : 0);
     return err ? make_error_code(err) : error_code{};
 }
 

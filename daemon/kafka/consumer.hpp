@@ -30,6 +30,11 @@ struct topic_partition {
     auto operator<=>(const topic_partition&) const = default;
 };
 
+struct partition_offset {
+    topic_partition tp;
+    std::int64_t offset = 0;                   ///< or RD_KAFKA_OFFSET_BEGINNING / _END
+};
+
 struct rebalance_event {
     bool assigned = true;                      ///< false: revoked
     std::vector<topic_partition> partitions;
@@ -53,13 +58,16 @@ public:
     error_code subscribe(const std::vector<std::string>& topics);
     /// Manual assignment, each partition from `offset` (RD_KAFKA_OFFSET_BEGINNING/END or a number).
     error_code assign(const std::vector<topic_partition>& partitions, std::int64_t offset);
+    /// Replaces the manual assignment, each partition at its own offset.
+    error_code assign(const std::vector<partition_offset>& partitions);
 
     /// The next record, or nullptr when `timeout` passed. A record with an error (err != 0) is
     /// returned as the error; partition EOF is not an error and yields nullptr.
     result<message_ptr> poll(std::chrono::milliseconds timeout);
 
     /// Commits `next_offset` (the offset of the next record to read) synchronously.
-    error_code commit(const topic_partition& tp, std::int64_t next_offset);
+    /// `async`: queue the commit and return (errors reach the log callback).
+    error_code commit(const topic_partition& tp, std::int64_t next_offset, bool async = false);
     /// The committed offset of each partition (-1001 when none).
     result<std::vector<std::int64_t>> committed(const std::vector<topic_partition>& tps, std::chrono::milliseconds timeout);
 

@@ -1,6 +1,7 @@
 #include "sync/state.hpp"
 
 #include "sync/course_seen.hpp"
+#include "sync/records.hpp"
 
 #include <boost/json.hpp>
 
@@ -23,30 +24,6 @@ std::optional<std::string> str(const json::object& o, std::string_view k)
     auto it = o.find(k);
     if (it == o.end() || !it->value().is_string()) return std::nullopt;
     return std::string(it->value().as_string());
-}
-
-result<nrps::member, std::string> decode_member(const json::value& v)
-{
-    if (!v.is_object()) return fail<nrps::member>("after: expected an object");
-    const auto& o = v.as_object();
-    nrps::member m;
-    m.status = str(o, "status").value_or("Active");
-    if (auto it = o.find("roles"); it != o.end()) {
-        if (!it->value().is_array()) return fail<nrps::member>("after.roles: expected an array");
-        for (const auto& r : it->value().as_array()) {
-            if (!r.is_string()) return fail<nrps::member>("after.roles: expected strings");
-            m.roles.emplace_back(r.as_string());
-        }
-    }
-    m.name = str(o, "name");
-    m.given_name = str(o, "given_name");
-    m.family_name = str(o, "family_name");
-    m.middle_name = str(o, "middle_name");
-    m.email = str(o, "email");
-    m.picture = str(o, "picture");
-    m.lis_person_sourcedid = str(o, "lis_person_sourcedid");
-    m.lti11_legacy_user_id = str(o, "lti11_legacy_user_id");
-    return m;
 }
 
 }  // namespace
@@ -81,7 +58,7 @@ result<change_event, std::string> decode_change(std::string_view text)
     }
     if (auto t = str(o, "time")) e.time = parse_rfc3339(*t);
     if (auto it = o.find("after"); it != o.end() && !it->value().is_null()) {
-        auto m = decode_member(it->value());
+        auto m = decode_member_json(it->value(), "after");
         if (!m) return fail<change_event>(m.error());
         m->user_id = e.user_id;
         e.after = std::move(*m);
@@ -108,6 +85,15 @@ void partition_state::apply(const change_event& e, std::int64_t offset)
     it->second.record = *e.after;
     it->second.provisional = e.source == "launch";
     it->second.launch_seen_at = e.source == "launch" ? e.time : std::nullopt;
+}
+
+void partition_state::load(const std::string& context_key, std::string user_id, roster::member_state m,
+                           std::uint32_t roster_version)
+{
+    auto& ctx = contexts_[context_key];
+    ctx.roster_version = std::max(ctx.roster_version, roster_version);
+    auto [it, fresh] = ctx.members.insert_or_assign(std::move(user_id), std::move(m));
+    memberships_ += fresh;
 }
 
 const context_state* partition_state::context(const std::string& key) const

@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "roster/diff.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -45,7 +46,16 @@ public:
     /// Folds one record at `offset` (offsets must increase; older ones are ignored and counted).
     void apply(const change_event& e, std::int64_t offset);
 
+    /// A row of the memberships table (restore), before the replay from its checkpoint.
+    void load(const std::string& context_key, std::string user_id, roster::member_state m,
+              std::uint32_t roster_version);
+    /// Where the replay starts (the checkpoint); later records fold, earlier ones are ignored.
+    void set_position(std::int64_t next) { position_ = next; }
+    /// A record that could not be decoded: the position moves past it.
+    void skip(std::int64_t offset) { position_ = std::max(position_, offset + 1); }
+
     const context_state* context(const std::string& context_key) const;
+    const std::map<std::string, context_state>& contexts() const { return contexts_; }
     /// The next offset to read (last applied + 1), -1 before anything was applied.
     std::int64_t position() const { return position_; }
     std::size_t memberships() const { return memberships_; }
