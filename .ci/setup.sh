@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   curl kcat python3 systemd
+  prometheus python3-yaml
 )
 
 missing=()
