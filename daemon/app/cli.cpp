@@ -15,9 +15,13 @@
 #include "nrps/fetcher.hpp"
 #include "oauth/assertion.hpp"
 #include "roster/encode.hpp"
+#include "sync/course_seen.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
 #include <fcntl.h>
@@ -33,6 +37,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -89,13 +94,40 @@ constexpr const char* kafka_usage = R"(  KAFKA is --config FILE (kafka.brokers, 
         [--topic NAME] to override the topic.
 )";
 
+constexpr const char* status_usage = R"(  status --config FILE [--url URL] [--held | --parked] [--json]
+  status --config FILE [--url URL] (--context KEY | --platform NAME --context-id ID) [--json]
+        Ask the running rostersyncd which contexts it owns: a table of context key, platform,
+        members, roster version, last outcome, next due and held/parked state (--held, --parked:
+        only those), or everything about one context. --json prints the daemon's answer.
+)";
+
+constexpr const char* resync_usage = R"(  resync --config FILE [--url URL] (--context KEY | --platform NAME --context-id ID) [--json]
+        Schedule a pass of one context now (a parked context is unparked).
+)";
+
+constexpr const char* release_usage = R"(  release --config FILE [--url URL] (--context KEY | --platform NAME --context-id ID) [--json]
+  release --config FILE [--url URL] --platform NAME --all [--json]
+        Let the removals held by the removal guard through, once, within 24 h: for one context,
+        or for every context of the platform that holds removals (that needs --all).
+)";
+
+constexpr const char* admin_usage = R"(  status, resync and release use the daemon's admin API: plain HTTP on http.listen (a daemon
+        listening on 0.0.0.0 or :: is reached on loopback; --url http://HOST:PORT overrides it,
+        needed when http.listen has port 0), with the bearer token in http.admin_token_file
+        (unset: the admin API is off, exit 78). A context KEY is "<issuer>|<context_id>";
+        --platform NAME --context-id ID builds it from the platform's issuer. Exit 1 when the
+        daemon cannot be reached, refuses the token, does not know the context, or does not own
+        its partition (another instance does).
+)";
+
 constexpr const char* usage_tail = R"(  version, --version     Print the version.
   help, --help           This text.
 
 Exit codes: 0 success, 1 the operation failed, 64 bad command line, 78 invalid configuration.
 )";
 
-const std::string usage = std::string(usage_head) + seen_usage + tail_usage + kafka_usage + usage_tail;
+const std::string usage = std::string(usage_head) + seen_usage + tail_usage + kafka_usage + status_usage + resync_usage +
+                          release_usage + admin_usage + usage_tail;
 
 struct args {
     std::map<std::string, std::string> values;
@@ -1108,6 +1140,627 @@ int tail(int argc, char** argv)
     return exit_ok;
 }
 
+// ---- status, resync, release: the daemon's admin API (daemon.cpp install_admin_routes) ----
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+constexpr auto admin_timeout = std::chrono::seconds(15);
+
+/// Where the admin API is and how to present it in messages.
+struct admin_target {
+    std::string host;       ///< to connect to: an IP literal or a name; IPv6 without brackets
+    std::uint16_t port = 0;
+    std::string authority;  ///< "127.0.0.1:9464", "[::1]:9464": the Host header and messages
+    std::string origin;     ///< where the address came from, for messages
+    std::string config_path;
+    std::string token_file;
+    std::string token;
+};
+
+struct admin_http_result {
+    error_code ec;  ///< the exchange failed (no status)
+    std::string step;
+    unsigned status = 0;
+    std::string body;
+};
+
+/// One request on a fresh connection, blocking, bounded by admin_timeout.
+admin_http_result admin_exchange(const admin_target& t, bhttp::verb method, const std::string& target)
+{
+    admin_http_result out;
+    net::io_context ioc;
+    tcp::resolver resolver(ioc);
+    error_code ec;
+    const auto endpoints = resolver.resolve(t.host, std::to_string(t.port), tcp::resolver::numeric_service, ec);
+    if (ec) {
+        out.ec = ec;
+        out.step = "resolve";
+        return out;
+    }
+    for (const auto& e : endpoints) {
+        if (!e.endpoint().address().is_loopback()) {
+            std::cerr << "rostersync: warning: the admin token goes in clear text (plain HTTP) to " << t.authority
+                      << ", which is not a loopback address\n";
+            break;
+        }
+    }
+    bhttp::request<bhttp::string_body> req{method, target, 11};
+    req.set(bhttp::field::host, t.authority);
+    req.set(bhttp::field::user_agent, std::string("rostersync/") + rostersync::version);
+    req.set(bhttp::field::authorization, "Bearer " + t.token);
+    req.set(bhttp::field::accept, "application/json");
+    req.set(bhttp::field::connection, "close");
+    req.prepare_payload();
+    bhttp::response<bhttp::string_body> res;
+    beast::flat_buffer buffer;
+    beast::tcp_stream stream(ioc);
+    stream.expires_after(admin_timeout);  // one deadline for the whole exchange
+    auto fail = [&out](const char* step, error_code e) {
+        out.ec = e;
+        out.step = step;
+    };
+    stream.async_connect(endpoints, [&](error_code e, const tcp::endpoint&) {
+        if (e) return fail("connect", e);
+        bhttp::async_write(stream, req, [&](error_code e2, std::size_t) {
+            if (e2) return fail("send", e2);
+            bhttp::async_read(stream, buffer, res, [&](error_code e3, std::size_t) {
+                if (e3) return fail("read", e3);
+                out.status = res.result_int();
+                out.body = std::move(res.body());
+            });
+        });
+    });
+    ioc.run();
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    return out;
+}
+
+/// The admin API's address from --url or http.listen, and its token; exit_ok or the exit code
+/// after printing why not.
+int resolve_admin(const flags& f, const std::string& cmd, const config::config& cfg, admin_target& t)
+{
+    t.config_path = f.get("config");
+    if (cfg.http.admin_token_file.empty()) {
+        std::cerr << "rostersync " << cmd << ": the admin API is off: set http.admin_token_file in " << t.config_path
+                  << " (a file holding a secret of at least 16 characters, e.g. `openssl rand -hex 32 > FILE`; "
+                     "chmod 600) and restart rostersyncd\n";
+        return exit_config;
+    }
+    if (f.has("url")) {
+        std::string text = f.get("url");
+        if (text.find("://") == std::string::npos) text = "http://" + text;
+        auto u = http::parse_url(text);
+        if (!u) {
+            std::cerr << "rostersync " << cmd << ": --url is http://HOST:PORT, got \"" << f.get("url") << "\"\n";
+            return exit_usage;
+        }
+        if (u->scheme != "http") {
+            std::cerr << "rostersync " << cmd << ": --url: the admin API is plain HTTP on http.listen; use http://"
+                      << u->authority() << "\n";
+            return exit_usage;
+        }
+        if (u->target != "/") {
+            std::cerr << "rostersync " << cmd << ": --url is http://HOST:PORT without a path, got \"" << f.get("url")
+                      << "\"\n";
+            return exit_usage;
+        }
+        t.host = u->host;
+        t.port = u->port;
+        t.origin = "--url " + f.get("url");
+    } else {
+        const auto& l = cfg.http.listen;
+        if (l.port == 0) {
+            std::cerr << "rostersync " << cmd << ": http.listen in " << t.config_path << " has port 0 (any free port): "
+                      << "pass --url http://HOST:PORT with the http_address rostersyncd logged in its \"ready\" line\n";
+            return exit_usage;
+        }
+        // A daemon listening on every address is reached on loopback.
+        t.host = l.host == "0.0.0.0" ? "127.0.0.1" : l.host == "::" ? "::1" : l.host;
+        t.port = l.port;
+        t.origin = "http.listen in " + t.config_path;
+    }
+    t.authority = (t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host) + ":" + std::to_string(t.port);
+
+    t.token_file = cfg.http.admin_token_file;
+    std::ifstream in(t.token_file);
+    if (!in) {
+        std::cerr << "rostersync " << cmd << ": cannot read the admin token file " << t.token_file
+                  << " (http.admin_token_file): " << std::strerror(errno)
+                  << (errno == EACCES ? " (run as a user that may read it)" : "") << "\n";
+        return exit_runtime_failure;
+    }
+    // As the daemon reads it: the first line, trailing blanks dropped.
+    std::getline(in, t.token);
+    while (!t.token.empty() && std::isspace(static_cast<unsigned char>(t.token.back()))) t.token.pop_back();
+    if (t.token.empty()) {
+        std::cerr << "rostersync " << cmd << ": the admin token file " << t.token_file << " is empty\n";
+        return exit_config;
+    }
+    return exit_ok;
+}
+
+std::string json_error_of(const std::string& body)
+{
+    boost::system::error_code ec;
+    auto v = boost::json::parse(body, ec);
+    if (!ec && v.is_object()) {
+        if (const auto* e = string_field(&v.get_object(), "error")) return std::string(e->data(), e->size());
+    }
+    std::string text = body;
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    return text;
+}
+
+/// Sends one admin request; on success (2xx) fills `doc` with the JSON answer and returns
+/// exit_ok, otherwise prints what went wrong and returns the exit code. `context_key` names the
+/// context the request is about (for 404 and 421), if any.
+int admin_call(const std::string& cmd, const admin_target& t, bhttp::verb method, const std::string& target,
+               const std::string& context_key, boost::json::object& doc, std::string& raw)
+{
+    const std::string who = "rostersync " + cmd + ": ";
+    auto r = admin_exchange(t, method, target);
+    if (r.ec) {
+        if (r.ec == net::error::connection_refused) {
+            std::cerr << who << "cannot connect to " << t.authority << ": " << r.ec.message()
+                      << "; is rostersyncd running? (it listens on " << t.authority << " according to "
+                      << t.origin << ")\n";
+        } else if (r.ec == beast::error::timeout) {
+            std::cerr << who << "no answer from rostersyncd at " << t.authority << " within "
+                      << format_duration(admin_timeout) << " (" << r.step << ")\n";
+        } else {
+            std::cerr << who << "talking to rostersyncd at " << t.authority << " (" << t.origin << ") failed ("
+                      << r.step << "): " << r.ec.message() << "\n";
+        }
+        return exit_runtime_failure;
+    }
+    const std::string why = json_error_of(r.body);
+    switch (r.status) {
+        case 401:
+            std::cerr << who << "wrong admin token: rostersyncd at " << t.authority << " refused the token in "
+                      << t.token_file << " (http.admin_token_file). The daemon reads that file when it starts: "
+                         "restart it after changing the token, and check that both use the same file.\n";
+            return exit_runtime_failure;
+        case 404:
+            if (why == "unknown context") {
+                std::cerr << who << "unknown context \"" << context_key << "\": rostersyncd owns its partition but "
+                          << "tracks no such context (no CourseSeen for it yet, its partition is still being "
+                             "restored after a start, or a typo; a key is \"<issuer>|<context_id>\", see "
+                             "`rostersync status`)\n";
+            } else {
+                std::cerr << who << "rostersyncd at " << t.authority << " does not serve the admin API ("
+                          << (why.empty() ? "404" : why) << "): it runs without http.admin_token_file (set it and "
+                          << "restart it), or --url points at something else\n";
+            }
+            return exit_runtime_failure;
+        case 421: {
+            boost::system::error_code ec;
+            auto v = boost::json::parse(r.body, ec);
+            std::string partition;
+            if (!ec && v.is_object()) {
+                if (auto it = v.get_object().find("partition"); it != v.get_object().end())
+                    partition = " " + boost::json::serialize(it->value());
+            }
+            std::cerr << who << "another instance owns context \"" << context_key << "\": rostersyncd at "
+                      << t.authority << " does not own its partition" << partition
+                      << ". Ask the instance that owns it (--url http://HOST:PORT), or try again in a moment if "
+                         "the partitions are being assigned (just after a start or during a rebalance).\n";
+            return exit_runtime_failure;
+        }
+        default: break;
+    }
+    if (r.status < 200 || r.status >= 300) {
+        std::cerr << who << "rostersyncd at " << t.authority << " answered HTTP " << r.status
+                  << (why.empty() ? "" : ": " + why) << "\n";
+        return exit_runtime_failure;
+    }
+    boost::system::error_code ec;
+    auto v = boost::json::parse(r.body, ec);
+    if (ec || !v.is_object()) {
+        std::cerr << who << "rostersyncd at " << t.authority << " answered HTTP " << r.status
+                  << " with something that is not a JSON object\n";
+        return exit_runtime_failure;
+    }
+    doc = std::move(v.get_object());
+    raw = boost::json::serialize(doc);
+    return exit_ok;
+}
+
+// JSON fields of the admin API's answers (sync/pipeline.cpp describe()).
+
+std::string str_of(const boost::json::object& o, std::string_view key)
+{
+    const auto* s = string_field(&o, key);
+    return s ? std::string(s->data(), s->size()) : std::string();
+}
+
+std::optional<std::uint64_t> uint_of(const boost::json::object& o, std::string_view key)
+{
+    auto it = o.find(key);
+    if (it == o.end()) return std::nullopt;
+    if (it->value().is_uint64()) return it->value().get_uint64();
+    if (it->value().is_int64() && it->value().get_int64() >= 0)
+        return static_cast<std::uint64_t>(it->value().get_int64());
+    return std::nullopt;
+}
+
+bool bool_of(const boost::json::object& o, std::string_view key)
+{
+    auto it = o.find(key);
+    return it != o.end() && it->value().is_bool() && it->value().get_bool();
+}
+
+/// "5s", "3m12s", "23h59m", "4d2h": a duration rounded to its two largest units (seconds at least).
+std::string rough(std::chrono::milliseconds d)
+{
+    using namespace std::chrono;
+    auto s = duration_cast<seconds>(d);
+    if (s >= hours(24)) s = duration_cast<hours>(s);
+    else if (s >= hours(1)) s = duration_cast<minutes>(s);
+    return format_duration(duration_cast<milliseconds>(s));
+}
+
+/// "in 5m", "3s ago", "now": an RFC 3339 time relative to this machine's clock ("" when unparsable).
+std::string relative(const std::string& when, std::chrono::system_clock::time_point now)
+{
+    auto t = sync::parse_rfc3339(when);
+    if (!t) return {};
+    const auto d = std::chrono::duration_cast<std::chrono::milliseconds>(*t - now);
+    if (std::chrono::abs(d) < std::chrono::seconds(1)) return "now";
+    return d.count() > 0 ? "in " + rough(d) : rough(-d) + " ago";
+}
+
+/// The NEXT DUE column: relative, "running", "parked", or "overdue 5m".
+std::string next_due_cell(const boost::json::object& c, std::chrono::system_clock::time_point now)
+{
+    if (bool_of(c, "running")) return "running";
+    if (bool_of(c, "parked")) return "parked";
+    if (bool_of(c, "retired")) return "retired";
+    const auto when = str_of(c, "next_due");
+    if (when.empty()) return "-";
+    auto rel = relative(when, now);
+    if (rel.ends_with(" ago")) return "overdue " + rel.substr(0, rel.size() - 4);
+    return rel.empty() ? when : rel;
+}
+
+/// The NOTE column: held removals, the parked reason, a release, a retirement.
+std::string note_cell(const boost::json::object& c)
+{
+    std::string note;
+    auto add = [&note](const std::string& s) { note += (note.empty() ? "" : "; ") + s; };
+    if (auto held = uint_of(c, "held"); held && *held > 0) add("held " + std::to_string(*held) + " removals");
+    if (bool_of(c, "parked")) {
+        const auto reason = str_of(c, "parked_reason");
+        add("parked" + (reason.empty() ? std::string() : ": " + reason));
+    }
+    if (bool_of(c, "retired")) add("retired");
+    if (const auto until = str_of(c, "release_until"); !until.empty()) add("released until " + until);
+    return note.empty() ? "-" : note;
+}
+
+/// "0-3,5,7-11"
+std::string partition_ranges(const boost::json::array& parts)
+{
+    std::vector<std::int64_t> ids;
+    for (const auto& p : parts) {
+        if (p.is_int64()) ids.push_back(p.get_int64());
+        else if (p.is_uint64()) ids.push_back(static_cast<std::int64_t>(p.get_uint64()));
+    }
+    std::sort(ids.begin(), ids.end());
+    std::string out;
+    for (std::size_t i = 0; i < ids.size();) {
+        std::size_t j = i;
+        while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
+        out += (out.empty() ? "" : ",") + std::to_string(ids[i]) + (j > i ? "-" + std::to_string(ids[j]) : "");
+        i = j + 1;
+    }
+    return out;
+}
+
+void print_context_table(const boost::json::object& doc)
+{
+    const auto now = std::chrono::system_clock::now();
+    const std::array<std::string, 7> head = {"CONTEXT", "PLATFORM", "MEMBERS", "VERSION", "LAST OUTCOME", "NEXT DUE",
+                                             "HELD/PARKED"};
+    std::vector<std::array<std::string, 7>> rows;
+    if (auto it = doc.find("contexts"); it != doc.end() && it->value().is_array()) {
+        for (const auto& v : it->value().get_array()) {
+            if (!v.is_object()) continue;
+            const auto& c = v.get_object();
+            auto number = [&c](std::string_view k) {
+                auto n = uint_of(c, k);
+                return n ? std::to_string(*n) : std::string("-");
+            };
+            const auto outcome = str_of(c, "last_outcome");
+            rows.push_back({str_of(c, "context_key"), str_of(c, "platform"), number("members"),
+                            number("roster_version"), outcome.empty() ? "-" : outcome, next_due_cell(c, now),
+                            note_cell(c)});
+        }
+    }
+    std::array<std::size_t, 7> width{};
+    for (std::size_t i = 0; i < head.size(); ++i) width[i] = head[i].size();
+    for (const auto& r : rows)
+        for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+    auto print_row = [&width](const std::array<std::string, 7>& r) {
+        std::string line;
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            const bool numeric = i == 2 || i == 3;
+            const std::string pad(width[i] - r[i].size(), ' ');
+            if (i + 1 == r.size()) line += r[i];  // no trailing blanks
+            else line += (numeric ? pad + r[i] : r[i] + pad) + "  ";
+        }
+        std::cout << line << "\n";
+    };
+    if (!rows.empty()) {
+        print_row(head);
+        for (const auto& r : rows) print_row(r);
+    }
+    const auto total = uint_of(doc, "total").value_or(rows.size());
+    std::string parts;
+    if (auto it = doc.find("partitions"); it != doc.end() && it->value().is_array())
+        parts = partition_ranges(it->value().get_array());
+    std::cout << total << (total == 1 ? " context" : " contexts");
+    if (total > rows.size()) std::cout << " (the first " << rows.size() << " shown)";
+    if (parts.empty())
+        std::cout << "; this instance owns no partition yet (starting, or other instances own them all)\n";
+    else
+        std::cout << " on this instance's partitions " << parts << "\n";
+}
+
+void print_context(const boost::json::object& c)
+{
+    const auto now = std::chrono::system_clock::now();
+    auto line = [](const char* label, const std::string& value) {
+        if (!value.empty()) std::printf("%-14s %s\n", label, value.c_str());
+    };
+    auto when = [&now](const std::string& t) {
+        if (t.empty()) return t;
+        auto rel = relative(t, now);
+        return rel.empty() ? t : t + " (" + rel + ")";
+    };
+    line("context", str_of(c, "context_key"));
+    std::string platform = str_of(c, "platform");
+    std::string ids = "issuer " + str_of(c, "issuer") + ", client_id " + str_of(c, "client_id");
+    if (auto d = str_of(c, "deployment_id"); !d.empty()) ids += ", deployment " + d;
+    line("platform", (platform.empty() ? std::string("-") : platform) + " (" + ids + ")");
+    if (const auto* ctx = object_field(c, "context")) {
+        std::string course = str_of(*ctx, "id");
+        if (auto l = str_of(*ctx, "label"); !l.empty()) course += "  " + l;
+        if (auto t = string_field(ctx, "title")) course += "  " + boost::json::serialize(*t);
+        line("course", course);
+    }
+    line("memberships", str_of(c, "context_memberships_url"));
+    if (auto p = uint_of(c, "partition")) line("partition", std::to_string(*p));
+    {
+        auto m = uint_of(c, "members");
+        auto v = uint_of(c, "roster_version");
+        line("members", (m ? std::to_string(*m) : std::string("-")) + " (roster version " +
+                            (v ? std::to_string(*v) : std::string("-")) + ")");
+    }
+    const auto start = str_of(c, "last_pass_start");
+    const auto end = str_of(c, "last_pass_end");
+    if (!start.empty() || !end.empty()) {
+        std::string pass = start.empty() ? std::string() : "started " + when(start);
+        if (!end.empty()) pass += (pass.empty() ? "" : ", ") + std::string("ended ") + when(end);
+        line("last pass", pass);
+    } else {
+        line("last pass", "never");
+    }
+    line("last outcome", str_of(c, "last_outcome"));
+    line("last error", str_of(c, "last_error"));
+    std::string state;
+    auto add = [&state](const std::string& s) { state += (state.empty() ? "" : ", ") + s; };
+    if (bool_of(c, "running")) add("a pass is running");
+    if (bool_of(c, "requested")) add("requested");
+    if (bool_of(c, "dirty")) add("another pass follows the running one");
+    if (auto n = uint_of(c, "unchanged_passes"); n && *n > 0) add(std::to_string(*n) + " unchanged passes in a row");
+    if (bool_of(c, "parked")) {
+        const auto reason = str_of(c, "parked_reason");
+        add("parked" + (reason.empty() ? std::string() : ": " + reason) +
+            " (a launch or `rostersync resync` unparks it)");
+    }
+    if (bool_of(c, "retired")) add("retired (no launch for sync.retire_after)");
+    line("state", state.empty() ? "idle" : state);
+    line("next due", when(str_of(c, "next_due")));
+    line("last launch", when(str_of(c, "last_seen")));
+    line("last forced", when(str_of(c, "last_forced")));
+    if (auto held = uint_of(c, "held"); held && *held > 0) {
+        std::string h = std::to_string(*held) + " removals held by the removal guard";
+        if (auto since = str_of(c, "held_since"); !since.empty()) h += " since " + when(since);
+        line("held", h + "; `rostersync release --context KEY` lets them through");
+    }
+    if (auto n = uint_of(c, "removal_candidates"); n && *n > 0)
+        line("candidates", std::to_string(*n) + " removals awaiting a confirming pass");
+    if (auto until = str_of(c, "release_until"); !until.empty())
+        line("released", "until " + when(until) + "; the next pass lets held removals through, once");
+}
+
+/// The context key from --context, or --platform (its issuer) + --context-id. "" with `error`
+/// set when the flags do not name one.
+std::string context_key_of(const flags& f, const config::config& cfg, std::string& error)
+{
+    if (f.has("context")) {
+        const auto key = f.get("context");
+        if (key.find('|') == std::string::npos || key.front() == '|' || key.back() == '|')
+            error = "--context is a context key \"<issuer>|<context_id>\", got \"" + key + "\"";
+        return key;
+    }
+    const auto name = f.get("platform");
+    const auto* p = cfg.find_platform(name);
+    if (p == nullptr) {
+        std::string known;
+        for (const auto& q : cfg.platforms) known += (known.empty() ? "" : ", ") + q.name;
+        error = "no platform named \"" + name + "\" in " + cfg.source +
+                (known.empty() ? std::string(" (it configures none)") : " (platforms: " + known + ")");
+        return {};
+    }
+    return kafka::context_key(p->issuer, f.get("context-id"));
+}
+
+/// Usage problems shared by the three commands' context flags ("" when fine).
+std::string check_context_flags(const flags& f, bool context_required)
+{
+    if (f.has("context") && (f.has("platform") || f.has("context-id")))
+        return "give either --context KEY or --platform NAME --context-id ID, not both";
+    if (f.has("context-id") && !f.has("platform"))
+        return "--context-id needs --platform NAME (its issuer makes the key), or give --context KEY";
+    if (f.has("context") && f.get("context").empty()) return "--context needs a context key";
+    if (f.has("context-id") && f.get("context-id").empty()) return "--context-id needs a value";
+    if (context_required && !f.has("context") && !f.has("context-id"))
+        return "name a context: --context KEY or --platform NAME --context-id ID";
+    return "";
+}
+
+/// Flags every admin command takes.
+std::vector<flag_spec> admin_flags(std::vector<flag_spec> more)
+{
+    more.insert(more.end(), {{"config"}, {"url"}, {"context"}, {"platform"}, {"context-id"}, {"json", false}});
+    return more;
+}
+
+/// Parses and checks the common part: flags, config, context key, target. exit_ok or the code.
+struct admin_command {
+    flags f;
+    std::optional<config::config> cfg;
+    admin_target target;
+    std::string key;
+};
+
+int prepare_admin(int argc, char** argv, const std::string& cmd, const char* cmd_usage,
+                  const std::vector<flag_spec>& extra, bool context_required,
+                  const std::function<std::string(const flags&)>& check, admin_command& out)
+{
+    out.f = parse_flags(argc, argv, 2, admin_flags(extra));
+    auto& f = out.f;
+    if (f.error.empty() && !f.has("config")) f.error = "--config FILE is required (http.listen, http.admin_token_file)";
+    if (f.error.empty()) f.error = check_context_flags(f, context_required);
+    if (f.error.empty()) f.error = check(f);
+    if (!f.error.empty()) {
+        std::cerr << "rostersync " << cmd << ": " << f.error << "\n\nUsage:\n" << cmd_usage << admin_usage;
+        return exit_usage;
+    }
+    out.cfg = load_config(f.get("config"));
+    if (!out.cfg) return exit_config;
+    log::configure({.min_level = log::level::warning, .fmt = out.cfg->log.format});
+    if (f.has("context") || f.has("context-id")) {
+        std::string error;
+        out.key = context_key_of(f, *out.cfg, error);
+        if (!error.empty()) {
+            std::cerr << "rostersync " << cmd << ": " << error << "\n";
+            return exit_usage;
+        }
+    }
+    return resolve_admin(f, cmd, *out.cfg, out.target);
+}
+
+std::string context_path(const std::string& key)
+{
+    return "/admin/contexts/" + http::percent_encode(key);
+}
+
+int status(int argc, char** argv)
+{
+    admin_command c;
+    auto check = [](const flags& f) -> std::string {
+        if (f.has("held") && f.has("parked")) return "--held and --parked are exclusive";
+        if ((f.has("held") || f.has("parked")) && (f.has("context") || f.has("context-id")))
+            return "--held and --parked filter the list; one context is shown whatever its state";
+        if (f.has("platform") && !f.has("context-id"))
+            return "--platform NAME needs --context-id ID (to show one context); without them status lists all";
+        return "";
+    };
+    const std::vector<flag_spec> filters = {{"held", false}, {"parked", false}};
+    if (int rc = prepare_admin(argc, argv, "status", status_usage, filters, false, check, c)) return rc;
+    boost::json::object doc;
+    std::string raw;
+    if (!c.key.empty()) {
+        if (int rc = admin_call("status", c.target, bhttp::verb::get, context_path(c.key), c.key, doc, raw)) return rc;
+        if (c.f.has("json")) std::cout << raw << "\n";
+        else print_context(doc);
+        return exit_ok;
+    }
+    std::string target = "/admin/contexts";
+    if (c.f.has("held")) target += "?filter=held";
+    if (c.f.has("parked")) target += "?filter=parked";
+    if (int rc = admin_call("status", c.target, bhttp::verb::get, target, "", doc, raw)) return rc;
+    if (c.f.has("json")) std::cout << raw << "\n";
+    else print_context_table(doc);
+    return exit_ok;
+}
+
+int resync(int argc, char** argv)
+{
+    admin_command c;
+    auto check = [](const flags&) { return std::string(); };
+    if (int rc = prepare_admin(argc, argv, "resync", resync_usage, {}, true, check, c)) return rc;
+    boost::json::object doc;
+    std::string raw;
+    if (int rc = admin_call("resync", c.target, bhttp::verb::post, context_path(c.key) + "/resync", c.key, doc, raw))
+        return rc;
+    if (c.f.has("json")) {
+        std::cout << raw << "\n";
+        return exit_ok;
+    }
+    std::cout << "resync scheduled for " << c.key;
+    if (bool_of(doc, "was_parked")) std::cout << " (it was parked: unparked)";
+    if (bool_of(doc, "running")) std::cout << " (a pass is running: another one follows it)";
+    std::cout << "\n";
+    return exit_ok;
+}
+
+int release(int argc, char** argv)
+{
+    admin_command c;
+    auto check = [](const flags& f) -> std::string {
+        if (f.has("all") && !f.has("platform")) return "--all goes with --platform NAME";
+        if (f.has("all") && f.has("context-id"))
+            return "--all releases every held context of the platform; drop --context-id, or --all to release one";
+        if (f.has("platform") && !f.has("context-id") && !f.has("all"))
+            return "releasing the held removals of every context of a platform needs --all: "
+                   "rostersync release --platform " + f.get("platform") + " --all";
+        if (!f.has("context") && !f.has("platform"))
+            return "name a context (--context KEY, or --platform NAME --context-id ID) or a whole platform "
+                   "(--platform NAME --all)";
+        return "";
+    };
+    if (int rc = prepare_admin(argc, argv, "release", release_usage, {{"all", false}}, false, check, c)) return rc;
+    const bool whole_platform = c.key.empty();
+    const std::string platform = c.f.get("platform");
+    if (whole_platform && c.cfg->find_platform(platform) == nullptr) {
+        std::string known;
+        for (const auto& q : c.cfg->platforms) known += (known.empty() ? "" : ", ") + q.name;
+        std::cerr << "rostersync release: no platform named \"" << platform << "\" in " << c.cfg->source
+                  << (known.empty() ? std::string(" (it configures none)") : " (platforms: " + known + ")") << "\n";
+        return exit_usage;
+    }
+    const std::string target = whole_platform ? "/admin/release?platform=" + http::percent_encode(platform)
+                                              : "/admin/release?context=" + http::percent_encode(c.key);
+    boost::json::object doc;
+    std::string raw;
+    if (int rc = admin_call("release", c.target, bhttp::verb::post, target, c.key, doc, raw)) return rc;
+    if (c.f.has("json")) {
+        std::cout << raw << "\n";
+        return exit_ok;
+    }
+    std::vector<std::string> released;
+    if (auto it = doc.find("released"); it != doc.end() && it->value().is_array()) {
+        for (const auto& k : it->value().get_array())
+            if (k.is_string()) released.emplace_back(k.get_string());
+    }
+    const auto until = str_of(doc, "until");
+    if (released.empty()) {
+        std::cout << "nothing released: no context of platform " << platform
+                  << " on this instance holds removals (other instances own other partitions)\n";
+        return exit_ok;
+    }
+    std::cout << "released " << released.size() << (released.size() == 1 ? " context" : " contexts") << " until "
+              << until << "; the next pass of each lets its held removals through, once:\n";
+    for (const auto& k : released) std::cout << "  " << k << "\n";
+    return exit_ok;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv)
@@ -1126,6 +1779,9 @@ int run_cli(int argc, char** argv)
     if (cmd == "jwks") return jwks(argc, argv);
     if (cmd == "seen") return seen(argc, argv);
     if (cmd == "tail") return tail(argc, argv);
+    if (cmd == "status") return status(argc, argv);
+    if (cmd == "resync") return resync(argc, argv);
+    if (cmd == "release") return release(argc, argv);
     std::cerr << "rostersync: unknown command \"" << cmd << "\"\n\n" << usage;
     return exit_usage;
 }

@@ -3,8 +3,9 @@
 //
 // The `rostersync` command-line companion: `fetch` (one roster through the daemon's own pull
 // engine), `keygen` (a new signing key and its JWK), `jwks` (the document the daemon serves),
-// `seen` (publish CourseSeen events, one from flags or a CSV backfill) and `tail` (print the
-// MembershipChange stream readably, from a manually assigned consumer that joins no group).
+// `seen` (publish CourseSeen events, one from flags or a CSV backfill), `tail` (print the
+// MembershipChange stream readably, from a manually assigned consumer that joins no group), and
+// `status`, `resync`, `release` (clients of the running daemon's admin API on http.listen).
 
 namespace rostersync::app {
 

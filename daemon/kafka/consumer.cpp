@@ -3,6 +3,8 @@
 #include "common/log.hpp"
 #include "kafka/error.hpp"
 
+#include <exception>
+
 namespace rostersync::kafka {
 namespace {
 
@@ -45,6 +47,20 @@ void consumer::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_to
     self->rebalances_.push_back(std::move(ev));
 }
 
+int consumer::on_stats(rd_kafka_t*, char* json, std::size_t len, void* opaque)
+{
+    auto* self = static_cast<consumer*>(opaque);
+    // An exception must not unwind through librdkafka's C frames.
+    try {
+        if (self != nullptr && self->on_statistics_) self->on_statistics_(std::string_view(json, len));
+    } catch (const std::exception& e) {
+        log::logger{"kafka"}.warning("statistics callback failed", {{"error", e.what()}});
+    } catch (...) {
+        log::logger{"kafka"}.warning("statistics callback failed");
+    }
+    return 0;  // librdkafka frees the JSON
+}
+
 result<std::unique_ptr<consumer>, std::string> consumer::create(const consumer_options& opts)
 {
     if (opts.group_id.empty()) return std::string("a consumer needs a group.id");
@@ -61,6 +77,9 @@ result<std::unique_ptr<consumer>, std::string> consumer::create(const consumer_o
         {"session.timeout.ms", std::to_string(opts.session_timeout.count())},
         {"allow.auto.create.topics", "false"},
     };
+    if (opts.on_statistics)
+        settings.emplace_back("statistics.interval.ms", std::to_string(opts.statistics_interval.count()));
+    // [kafka.properties] last: they override the defaults above, statistics.interval.ms included.
     settings.insert(settings.end(), opts.properties.begin(), opts.properties.end());
     for (const auto& [k, v] : settings) {
         if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
@@ -70,6 +89,10 @@ result<std::unique_ptr<consumer>, std::string> consumer::create(const consumer_o
     rd_kafka_conf_set_opaque(conf.get(), c.get());
     rd_kafka_conf_set_rebalance_cb(conf.get(), &consumer::on_rebalance);
     rd_kafka_conf_set_log_cb(conf.get(), log_callback);
+    if (opts.on_statistics) {
+        c->on_statistics_ = opts.on_statistics;
+        rd_kafka_conf_set_stats_cb(conf.get(), &consumer::on_stats);
+    }
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof err);
     if (rk == nullptr) return std::string("cannot create the Kafka consumer: ") + err;
     conf.release();

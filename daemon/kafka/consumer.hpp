@@ -14,11 +14,14 @@
 #include "kafka/handles.hpp"
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -46,6 +49,12 @@ struct consumer_options {
     std::string client_id = "rostersync";
     std::vector<std::pair<std::string, std::string>> properties;
     std::chrono::milliseconds session_timeout{std::chrono::seconds(10)};
+    /// librdkafka's statistics (STATISTICS.md), one JSON object per `statistics_interval`, on the
+    /// thread that calls poll() (or close()); the view is valid only during the call. Empty: no
+    /// statistics. See kafka::statistics_exporter. A `statistics.interval.ms` in `properties` wins
+    /// over the interval.
+    std::function<void(std::string_view json)> on_statistics;
+    std::chrono::milliseconds statistics_interval{15000};
 };
 
 class consumer {
@@ -84,7 +93,9 @@ public:
 private:
     consumer() = default;
     static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque);
+    static int on_stats(rd_kafka_t* rk, char* json, std::size_t len, void* opaque);
 
+    std::function<void(std::string_view)> on_statistics_;  // before handle_: outlives it
     handle_ptr handle_;
     bool closed_ = false;
     std::mutex mutex_;

@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <exception>
 #include <mutex>
 #include <optional>
 
@@ -46,17 +47,25 @@ result<std::unique_ptr<producer>, std::string> producer::create(const producer_o
         {"acks", "all"},
         {"message.timeout.ms", std::to_string(opts.message_timeout.count())},
     };
+    if (opts.on_statistics)
+        settings.emplace_back("statistics.interval.ms", std::to_string(opts.statistics_interval.count()));
+    // [kafka.properties] last: they override the defaults above, statistics.interval.ms included.
     settings.insert(settings.end(), opts.properties.begin(), opts.properties.end());
     for (const auto& [k, v] : settings) {
         if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
             return "kafka property " + k + ": " + err;
     }
+    std::unique_ptr<producer> p(new producer());
     rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
     rd_kafka_conf_set_log_cb(conf.get(), log_callback);
+    if (opts.on_statistics) {
+        p->on_statistics_ = opts.on_statistics;
+        rd_kafka_conf_set_opaque(conf.get(), p.get());
+        rd_kafka_conf_set_stats_cb(conf.get(), &producer::on_stats);
+    }
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
     if (rk == nullptr) return std::string("cannot create the Kafka producer: ") + err;
     conf.release();
-    std::unique_ptr<producer> p(new producer());
     p->handle_.reset(rk);
     p->close_timeout_ = opts.close_timeout;
     p->poller_ = std::thread([raw = p.get()] {
@@ -65,8 +74,23 @@ result<std::unique_ptr<producer>, std::string> producer::create(const producer_o
     return p;
 }
 
+int producer::on_stats(rd_kafka_t*, char* json, std::size_t len, void* opaque)
+{
+    auto* self = static_cast<producer*>(opaque);
+    // An exception must not unwind through librdkafka's C frames.
+    try {
+        if (self != nullptr && self->on_statistics_) self->on_statistics_(std::string_view(json, len));
+    } catch (const std::exception& e) {
+        log::logger{"kafka"}.warning("statistics callback failed", {{"error", e.what()}});
+    } catch (...) {
+        log::logger{"kafka"}.warning("statistics callback failed");
+    }
+    return 0;  // librdkafka frees the JSON
+}
+
 producer::~producer()
 {
+    if (!handle_) return;  // create() failed in rd_kafka_new
     rd_kafka_flush(handle_.get(), static_cast<int>(close_timeout_.count()));
     stop_ = true;
     if (poller_.joinable()) poller_.join();

@@ -20,10 +20,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -52,6 +54,11 @@ struct producer_options {
     std::vector<std::pair<std::string, std::string>> properties;  ///< [kafka.properties], as is
     std::chrono::milliseconds message_timeout{std::chrono::seconds(30)};
     std::chrono::milliseconds close_timeout{std::chrono::seconds(10)};
+    /// librdkafka's statistics (STATISTICS.md), one JSON object per `statistics_interval`, on the
+    /// producer's poll thread; the view is valid only during the call. Empty: no statistics. See
+    /// kafka::statistics_exporter. A `statistics.interval.ms` in `properties` wins over the interval.
+    std::function<void(std::string_view json)> on_statistics;
+    std::chrono::milliseconds statistics_interval{15000};
 };
 
 class producer {
@@ -75,6 +82,9 @@ public:
 
 private:
     producer() = default;
+    static int on_stats(rd_kafka_t* rk, char* json, std::size_t len, void* opaque);
+
+    std::function<void(std::string_view)> on_statistics_;  // before handle_: outlives it
     handle_ptr handle_;
     std::atomic<bool> stop_{false};
     std::thread poller_;

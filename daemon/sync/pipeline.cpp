@@ -8,6 +8,7 @@
 #include "kafka/embedded.hpp"
 #include "kafka/partitioner.hpp"
 #include "kafka/producer.hpp"
+#include "kafka/stats.hpp"
 #include "nrps/error.hpp"
 #include "roster/encode.hpp"
 #include "sync/course_seen.hpp"
@@ -128,10 +129,11 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         std::vector<std::weak_ptr<net::steady_timer>> waiters;
         int running = 0;
         bool snapshotting = false;
+        std::int64_t produced_end = 0;   // one past the last change this instance saw acknowledged
     };
 
     impl(net::io_context& ioc, const config::config& c, nrps::engine& e, metrics::registry& m, pipeline_options o)
-        : ioc(ioc), strand(net::make_strand(ioc)), cfg(c), engine(e), opts(o),
+        : ioc(ioc), strand(net::make_strand(ioc)), cfg(c), engine(e), opts(o), kafka_stats(m),
           course_seen_total(m.counter("rostersync_course_seen_total",
                                       "CourseSeen events consumed, by result (accepted, dead_lettered).",
                                       {"result"})),
@@ -185,6 +187,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     nrps::engine& engine;
     pipeline_options opts;
 
+    kafka::statistics_exporter kafka_stats;  // outlives the clients below
     std::unique_ptr<kafka::embedded_cluster> embedded;
     std::string bootstrap;
     std::unique_ptr<kafka::producer> producer;
@@ -198,6 +201,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     int running_total = 0;
     int ingest_in_flight = 0;
     bool stopping = false;
+    bool fold_stopped = false;  // the fold runs on while stopping, until the last snapshot
     std::atomic<bool> started{false};
     bool topic_problems = false;
     std::atomic<bool> topics_ok{true};
@@ -264,7 +268,8 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         auto fail = [](std::string s) { return result<void, std::string>(boost::system::in_place_error, std::move(s)); };
 
         auto p = kafka::producer::create({.bootstrap = bootstrap, .client_id = "rostersync",
-                                          .properties = k.properties});
+                                          .properties = k.properties,
+                                          .on_statistics = kafka_stats.callback("producer")});
         if (!p) return fail(p.error());
         producer = std::move(*p);
 
@@ -292,17 +297,18 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             return fail(all);
         }
 
-        auto make_consumer = [&](std::string group) {
+        auto make_consumer = [&](std::string group, const char* role) {
             return kafka::consumer::create({.bootstrap = bootstrap, .group_id = std::move(group),
-                                            .client_id = "rostersync", .properties = k.properties});
+                                            .client_id = "rostersync", .properties = k.properties,
+                                            .on_statistics = kafka_stats.callback(role)});
         };
-        auto in = make_consumer(k.group_id + ".ingest");
+        auto in = make_consumer(k.group_id + ".ingest", "ingest");
         if (!in) return fail(in.error());
         ingest = std::move(*in);
-        auto rq = make_consumer(k.group_id);
+        auto rq = make_consumer(k.group_id, "requests");
         if (!rq) return fail(rq.error());
         requests = std::move(*rq);
-        auto st = make_consumer(k.group_id + ".state");  // manual assignment, never commits
+        auto st = make_consumer(k.group_id + ".state", "state");  // manual assignment, never commits
         if (!st) return fail(st.error());
         state_consumer = std::move(*st);
         if (auto e = ingest->subscribe({k.topics.course_seen}))
@@ -730,7 +736,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     {
         net::steady_timer idle(strand);
         auto backoff = 1ms;
-        while (!stopping) {
+        while (!fold_stopped) {
             int n = 0;
             std::set<std::int32_t> touched;
             while (n < 2000) {
@@ -938,8 +944,10 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     awaitable<bool> settle(std::shared_ptr<partition_rt> sp, context_rt& c, const batch_result& r)
     {
         if (r.failed == 0) {
-            if (auto it = r.last_offset.find(sp->id); it != r.last_offset.end())
+            if (auto it = r.last_offset.find(sp->id); it != r.last_offset.end()) {
                 c.last_acked = std::max(c.last_acked, it->second);
+                sp->produced_end = std::max(sp->produced_end, it->second + 1);
+            }
             co_return true;
         }
         lg.error("changes not acknowledged; fencing the partition until the fold passes the log end",
@@ -1172,8 +1180,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         c.rec.last_outcome = changed ? "changed" : "unchanged";
         c.rec.last_error.clear();
         on_pass_finished(c.rec.schedule, now, changed, params());
-        if (!c.rec.candidates.empty()) {
+        if (!c.rec.candidates.empty() && c.rec.held == 0) {
             // Removal candidates: confirm with a second complete pass, started after this one ended.
+            // (Held removals wait for a release or the next regular pass instead.)
             c.rec.schedule.next_due = std::min(c.rec.schedule.next_due, now + 1ms);
         }
         if (c.received) {
@@ -1413,9 +1422,24 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             t.expires_after(20ms);
             co_await t.async_wait(nothrow);
         }
+        // The fold catches up with what this instance published, so the last snapshot has it.
         auto owned = parts;
-        for (auto& [p, sp] : owned) co_await snapshot(sp);
+        const auto drain_deadline = steady::now() + 10s;
+        for (auto& [p, sp] : owned) {
+            while (sp->ph == phase::live && sp->state.position() < sp->produced_end && steady::now() < drain_deadline) {
+                t.expires_after(10ms);
+                co_await t.async_wait(nothrow);
+            }
+        }
+        for (auto& [p, sp] : owned) {
+            while (sp->snapshotting) {  // a periodic one is writing: the last one must follow it
+                t.expires_after(20ms);
+                co_await t.async_wait(nothrow);
+            }
+            co_await snapshot(sp);
+        }
         commit_offsets();
+        fold_stopped = true;
         auto job = to_pool([this] {
             producer->flush(std::chrono::seconds(10));
             ingest->close();
@@ -1448,7 +1472,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     {
         auto p = kafka::partition_for(key, partitions());
         auto it = parts.find(p);
-        if (it == parts.end()) return {nullptr, nullptr};
+        if (it == parts.end() || it->second->ph != phase::live) return {nullptr, nullptr};
         auto c = it->second->contexts.find(key);
         if (c == it->second->contexts.end()) return {it->second, nullptr};
         return {it->second, &c->second};
@@ -1457,9 +1481,15 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     admin_reply not_here(const std::string& key)
     {
         auto p = kafka::partition_for(key, partitions());
-        if (!parts.contains(p))
+        auto it = parts.find(p);
+        if (it == parts.end())
             return {421, json::serialize(json::object{
-                             {"error", "this instance does not own the context's partition"},
+                             {"error", "this instance does not own the context's partition (another instance "
+                                       "does, or partitions are still being assigned)"},
+                             {"partition", p}})};
+        if (it->second->ph != phase::live)
+            return {503, json::serialize(json::object{
+                             {"error", "the context's partition is being restored; try again shortly"},
                              {"partition", p}})};
         return {404, json::serialize(json::object{{"error", "unknown context"}, {"context_key", key}})};
     }
@@ -1541,6 +1571,13 @@ awaitable<admin_reply> pipeline::resync(std::string key)
     auto fn = [i, key]() -> awaitable<admin_reply> {
             auto [sp, c] = i->find(key);
             if (c == nullptr) co_return i->not_here(key);
+            const auto* pl = i->cfg.find_platform(c->rec.platform);
+            if (pl == nullptr || !pl->nrps || c->rec.memberships_url.empty())
+                co_return admin_reply{409, json::serialize(json::object{
+                                               {"error", "this context is provisioned from launches alone (its platform "
+                                                         "has nrps = false or no memberships URL is known): there is "
+                                                         "nothing to pull"},
+                                               {"context_key", key}})};
             auto& s = c->rec.schedule;
             const bool was_parked = s.parked;
             s.parked = false;
@@ -1580,8 +1617,12 @@ awaitable<admin_reply> pipeline::release(std::string context_key, std::string pl
             }
             if (!context_key.empty() && released.empty()) co_return i->not_here(context_key);
             i->poke();
-            lg.warning("removal hold released through the admin API (valid for 24 h, once)",
-                       {{"contexts", released.size()}, {"platform", platform}});
+            if (context_key.empty())
+                lg.warning("removal holds released through the admin API (valid for 24 h, once)",
+                           {{"contexts", released.size()}, {"platform", platform}});
+            else
+                lg.warning("removal hold released through the admin API (valid for 24 h, once)",
+                           {{"context", context_key}});
             co_return admin_reply{200, json::serialize(json::object{{"released", std::move(released)},
                                                                     {"until", roster::rfc3339(until)}})};
         };
