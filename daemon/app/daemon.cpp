@@ -408,6 +408,10 @@ struct daemon::impl {
         for (int i = 1; i < threads; ++i) pool.emplace_back([this] { ioc.run(); });
         ioc.run();
         for (auto& t : pool) t.join();
+        if (pipeline && pipeline->failed() && exit == exit_ok) {
+            lg.error("exiting with a failure so that the service manager restarts the daemon");
+            exit = exit_runtime_failure;
+        }
         if (forced_stop) {
             // Coroutines that ignored cancellation are still suspended; destroying them now would
             // run their completion handlers against services already torn down. A forced stop

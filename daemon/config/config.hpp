@@ -49,6 +49,7 @@ struct kafka_config {
     int partitions = 12;
     int replication_factor = 3;
     bool exactly_once = false;
+    std::string transactional_id;      ///< exactly_once: empty = "<group_id>-<host name>"
     topic_names topics;
     /// [kafka.properties], passed to librdkafka as is, in file order. A `<name>_file` key in the
     /// file has already been replaced by `<name>` with the file's content (secrets).

@@ -542,6 +542,9 @@ void read_kafka(context& c, section& root, config& cfg)
     s.integer("partitions", k.partitions, 1, 10000);
     s.integer("replication_factor", k.replication_factor, 1, 32);
     s.boolean("exactly_once", k.exactly_once);
+    s.str("transactional_id", k.transactional_id, [](const std::string& v) {
+        return v.size() <= 200 ? "" : "expected at most 200 characters";
+    });
 
     section t(c, s.table("topics"), "kafka.topics", "ROSTERSYNC_KAFKA_TOPICS_");
     auto topic_check = [](const std::string& v) {
@@ -961,6 +964,7 @@ std::vector<std::string> restart_only_changes(const config& a, const config& b)
     if (x.partitions != y.partitions) out.emplace_back("kafka.partitions");
     if (x.replication_factor != y.replication_factor) out.emplace_back("kafka.replication_factor");
     if (x.exactly_once != y.exactly_once) out.emplace_back("kafka.exactly_once");
+    if (x.transactional_id != y.transactional_id) out.emplace_back("kafka.transactional_id");
     const auto& t = x.topics;
     const auto& u = y.topics;
     if (std::tie(t.course_seen, t.course_seen_dlq, t.membership_changes, t.memberships, t.contexts,

@@ -1,10 +1,54 @@
 #include "kafka/admin.hpp"
 
+#include "common/log.hpp"
 #include "kafka/error.hpp"
 
 #include <librdkafka/rdkafka.h>
 
+#include <map>
+#include <optional>
+
 namespace rostersync::kafka {
+namespace {
+
+const log::logger lg{"kafka"};
+
+/// cleanup.policy of each topic (DescribeConfigs); nullopt when the cluster cannot tell (the mock).
+std::optional<std::map<std::string, std::string>> cleanup_policies(rd_kafka_t* client, const std::vector<const topic_spec*>& topics,
+                                                                   std::chrono::milliseconds timeout)
+{
+    if (topics.empty()) return std::map<std::string, std::string>{};
+    queue_ptr q(rd_kafka_queue_new(client));
+    std::vector<rd_kafka_ConfigResource_t*> res;
+    for (const auto* t : topics) res.push_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, t->name.c_str()));
+    rd_kafka_AdminOptions_t* o = rd_kafka_AdminOptions_new(client, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    char err[512];
+    rd_kafka_AdminOptions_set_request_timeout(o, static_cast<int>(timeout.count()), err, sizeof err);
+    rd_kafka_DescribeConfigs(client, res.data(), res.size(), o, q.get());
+    event_ptr ev(rd_kafka_queue_poll(q.get(), static_cast<int>(timeout.count() + 1000)));
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_ConfigResource_destroy_array(res.data(), res.size());
+    if (!ev || rd_kafka_event_error(ev.get())) return std::nullopt;
+    const auto* result = rd_kafka_event_DescribeConfigs_result(ev.get());
+    if (result == nullptr) return std::nullopt;
+    size_t n = 0;
+    const rd_kafka_ConfigResource_t** rs = rd_kafka_DescribeConfigs_result_resources(result, &n);
+    std::map<std::string, std::string> out;
+    for (size_t i = 0; i < n; ++i) {
+        if (rd_kafka_ConfigResource_error(rs[i])) return std::nullopt;
+        size_t m = 0;
+        const rd_kafka_ConfigEntry_t** entries = rd_kafka_ConfigResource_configs(rs[i], &m);
+        for (size_t j = 0; j < m; ++j) {
+            if (std::string_view(rd_kafka_ConfigEntry_name(entries[j])) == "cleanup.policy") {
+                const char* v = rd_kafka_ConfigEntry_value(entries[j]);
+                out[rd_kafka_ConfigResource_name(rs[i])] = v ? v : "";
+            }
+        }
+    }
+    return out;
+}
+
+}  // namespace
 
 result<watermarks> query_watermarks(rd_kafka_t* client, const std::string& topic, std::int32_t partition,
                                     std::chrono::milliseconds timeout)
@@ -36,6 +80,7 @@ error_code ensure_topics(rd_kafka_t* client, const std::vector<topic_spec>& topi
                          std::vector<std::string>& problems, std::chrono::milliseconds timeout)
 {
     std::vector<const topic_spec*> missing;
+    std::vector<const topic_spec*> existing;
     for (const auto& t : topics) {
         auto n = partition_count(client, t.name, timeout);
         if (!n) {
@@ -44,11 +89,31 @@ error_code ensure_topics(rd_kafka_t* client, const std::vector<topic_spec>& topi
         }
         if (*n == 0) {
             missing.push_back(&t);
+        } else if (*n == t.partitions) {
+            existing.push_back(&t);
         } else if (*n != t.partitions) {
             problems.push_back("topic " + t.name + " has " + std::to_string(*n) + " partitions but kafka.partitions = " +
                                std::to_string(t.partitions) + "; set kafka.partitions = " + std::to_string(*n) +
                                " (contexts are placed by partition, so the count cannot change under a running "
                                "deployment)");
+        }
+    }
+    // The cleanup policy of topics that already exist: a compacted change stream would lose
+    // history, a table that deletes would lose rows.
+    if (!existing.empty() && embedded == nullptr) {
+        auto policies = cleanup_policies(client, existing, timeout);
+        if (!policies) {
+            lg.warning("cannot read the topics' cleanup.policy (DescribeConfigs refused or unsupported); check it by hand",
+                       {{"hint", "the daemon's principal needs DescribeConfigs on its topics"}});
+        } else {
+            for (const auto* t : existing) {
+                auto it = policies->find(t->name);
+                if (it == policies->end()) continue;
+                if (it->second != t->cleanup_policy)
+                    problems.push_back("topic " + t->name + " has cleanup.policy=" + it->second + " but needs " +
+                                       t->cleanup_policy + "; fix it with kafka-configs.sh --alter --entity-type topics "
+                                       "--entity-name " + t->name + " --add-config cleanup.policy=" + t->cleanup_policy);
+            }
         }
     }
     if (!missing.empty()) {

@@ -1,5 +1,6 @@
 #include "kafka/producer.hpp"
 
+#include "kafka/consumer.hpp"
 #include "kafka/error.hpp"
 
 #include "common/handoff.hpp"
@@ -126,6 +127,55 @@ awaitable<delivery> producer::publish(record r)
     if (ec) co_return delivery{.ec = ec};
     auto d = co_await h->wait(std::chrono::steady_clock::time_point::max());
     co_return d ? *d : delivery{.ec = make_error_code(RD_KAFKA_RESP_ERR__TIMED_OUT)};
+}
+
+namespace {
+
+txn_result classify(rd_kafka_error_t* e)
+{
+    txn_result r;
+    if (e == nullptr) return r;
+    r.ec = make_error_code(rd_kafka_error_code(e));
+    r.retriable = rd_kafka_error_is_retriable(e) != 0;
+    r.abortable = rd_kafka_error_txn_requires_abort(e) != 0;
+    r.fatal = rd_kafka_error_is_fatal(e) != 0;
+    r.message = rd_kafka_error_string(e);
+    rd_kafka_error_destroy(e);
+    return r;
+}
+
+}  // namespace
+
+txn_result producer::init_transactions(std::chrono::milliseconds timeout)
+{
+    return classify(rd_kafka_init_transactions(handle_.get(), static_cast<int>(timeout.count())));
+}
+
+txn_result producer::begin_transaction()
+{
+    return classify(rd_kafka_begin_transaction(handle_.get()));
+}
+
+txn_result producer::send_offsets(consumer& c, const std::vector<partition_offset>& offsets,
+                                  std::chrono::milliseconds timeout)
+{
+    partition_list_ptr l(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+    for (const auto& o : offsets)
+        rd_kafka_topic_partition_list_add(l.get(), o.tp.topic.c_str(), o.tp.partition)->offset = o.offset;
+    rd_kafka_consumer_group_metadata_t* md = rd_kafka_consumer_group_metadata(c.native());
+    auto r = classify(rd_kafka_send_offsets_to_transaction(handle_.get(), l.get(), md, static_cast<int>(timeout.count())));
+    rd_kafka_consumer_group_metadata_destroy(md);
+    return r;
+}
+
+txn_result producer::commit_transaction(std::chrono::milliseconds timeout)
+{
+    return classify(rd_kafka_commit_transaction(handle_.get(), static_cast<int>(timeout.count())));
+}
+
+txn_result producer::abort_transaction(std::chrono::milliseconds timeout)
+{
+    return classify(rd_kafka_abort_transaction(handle_.get(), static_cast<int>(timeout.count())));
 }
 
 error_code producer::flush(std::chrono::milliseconds timeout)

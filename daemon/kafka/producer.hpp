@@ -61,6 +61,19 @@ struct producer_options {
     std::chrono::milliseconds statistics_interval{15000};
 };
 
+/// The outcome of a transaction call, classified as librdkafka classifies it.
+struct txn_result {
+    error_code ec;
+    bool retriable = false;       ///< try the same call again
+    bool abortable = false;       ///< abort the transaction, then begin a new one
+    bool fatal = false;           ///< the producer is unusable (fenced: another instance took over)
+    std::string message;
+    explicit operator bool() const { return !ec; }
+};
+
+class consumer;
+struct partition_offset;
+
 class producer {
 public:
     /// The error names the property librdkafka refused, or why the handle could not be made.
@@ -71,6 +84,17 @@ public:
 
     /// Enqueues; `done` runs on the producer's thread when the record is acknowledged or failed.
     error_code send(record r, std::function<void(const delivery&)> done);
+
+    // Transactions (exactly-once mode; `transactional.id` set through the properties). Blocking,
+    // each bounded by its timeout; call them from one thread at a time, with no send() running
+    // concurrently with commit or abort.
+    txn_result init_transactions(std::chrono::milliseconds timeout);
+    txn_result begin_transaction();
+    /// Adds the consumer's offsets (next offsets to read) with its group metadata (KIP-447).
+    txn_result send_offsets(consumer& c, const std::vector<partition_offset>& offsets,
+                            std::chrono::milliseconds timeout);
+    txn_result commit_transaction(std::chrono::milliseconds timeout);
+    txn_result abort_transaction(std::chrono::milliseconds timeout);
 
     /// Enqueues and waits for the delivery report.
     awaitable<delivery> publish(record r);

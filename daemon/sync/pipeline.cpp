@@ -28,7 +28,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <csignal>
 #include <atomic>
 #include <cmath>
 #include <deque>
@@ -204,6 +207,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     bool fold_stopped = false;  // the fold runs on while stopping, until the last snapshot
     std::atomic<bool> started{false};
     bool topic_problems = false;
+    std::string transactional_id;
+    bool txn_dirty = false;                 // records sent since the transaction began
+    std::atomic<bool> fatal{false};         // the pipeline cannot go on: the daemon exits non-zero
     std::atomic<bool> topics_ok{true};
     std::string stop_reason;
     mutable std::mutex reason_mutex;
@@ -252,6 +258,15 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     // ------------------------------------------------------------------------------------------
     // Kafka setup
 
+    /// In exactly-once mode every consumer reads committed records only (aborted changes are
+    /// never folded).
+    static std::vector<std::pair<std::string, std::string>> consumer_properties(const config::kafka_config& k)
+    {
+        auto props = k.properties;
+        if (k.exactly_once) props.insert(props.begin(), {"isolation.level", "read_committed"});
+        return props;
+    }
+
     result<void, std::string> connect()
     {
         const auto& k = cfg.kafka;
@@ -267,8 +282,18 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         }
         auto fail = [](std::string s) { return result<void, std::string>(boost::system::in_place_error, std::move(s)); };
 
+        auto producer_props = k.properties;
+        if (k.exactly_once) {
+            transactional_id = k.transactional_id;
+            if (transactional_id.empty()) {
+                char host[256] = {};
+                ::gethostname(host, sizeof host - 1);
+                transactional_id = k.group_id + "-" + host;
+            }
+            producer_props.insert(producer_props.begin(), {"transactional.id", transactional_id});
+        }
         auto p = kafka::producer::create({.bootstrap = bootstrap, .client_id = "rostersync",
-                                          .properties = k.properties,
+                                          .properties = producer_props,
                                           .on_statistics = kafka_stats.callback("producer")});
         if (!p) return fail(p.error());
         producer = std::move(*p);
@@ -297,9 +322,18 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             return fail(all);
         }
 
+        if (k.exactly_once) {
+            auto r = producer->init_transactions(std::chrono::seconds(30));
+            if (!r)
+                return fail("kafka.exactly_once: cannot initialise transactions (" + r.message +
+                            "); the brokers must support transactions (Kafka 2.5+) and the principal needs "
+                            "Write on the TransactionalId " + transactional_id + ", or set kafka.exactly_once = false");
+            if (auto b = producer->begin_transaction(); !b) return fail("kafka.exactly_once: " + b.message);
+            lg.info("exactly-once mode: one transaction per commit interval", {{"transactional_id", transactional_id}});
+        }
         auto make_consumer = [&](std::string group, const char* role) {
             return kafka::consumer::create({.bootstrap = bootstrap, .group_id = std::move(group),
-                                            .client_id = "rostersync", .properties = k.properties,
+                                            .client_id = "rostersync", .properties = consumer_properties(k),
                                             .on_statistics = kafka_stats.callback(role)});
         };
         auto in = make_consumer(k.group_id + ".ingest", "ingest");
@@ -352,6 +386,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         s->remaining = static_cast<int>(records.size());
         s->r.sent = s->remaining;
         if (records.empty()) co_return s->r;
+        txn_dirty = true;
         for (auto& rec : records) {
             std::string topic = rec.topic;
             auto finish = [s, topic, this](const kafka::delivery& d) {
@@ -452,6 +487,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     /// An input record is committed only once what it became is in Kafka: retry until it is.
     void send_until_acknowledged(kafka::record rec, std::function<void()> done)
     {
+        txn_dirty = true;
         auto copy = rec;
         std::weak_ptr<impl> weak = shared_from_this();
         auto on_delivery = [weak, copy = std::move(copy), done](const kafka::delivery& d) mutable {
@@ -580,7 +616,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         auto c = kafka::consumer::create({.bootstrap = bootstrap, .group_id = k.group_id + ".restore",
                                           .client_id = "rostersync-restore",
                                           .properties = [&] {
-                                              auto props = k.properties;
+                                              auto props = consumer_properties(k);
                                               props.emplace_back("enable.partition.eof", "true");
                                               return props;
                                           }()});
@@ -1268,6 +1304,10 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
 
     void commit_offsets()
     {
+        if (cfg.kafka.exactly_once) {
+            commit_transaction();
+            return;
+        }
         for (auto& [p, tr] : ingest_offsets) {
             auto c = tr.committable();
             if (c > tr.committed && c >= 0) {
@@ -1281,6 +1321,52 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 requests->commit({topics().sync_requests, p}, c, true);
                 sp->requests.committed = c;
             }
+        }
+    }
+
+    /// Exactly-once: the records sent since the last commit and the input offsets they cover go
+    /// in one transaction (offsets with the consumers' group metadata). Runs on the strand, which
+    /// is also where every send() starts, so nothing is produced while it commits. An aborted or
+    /// fenced transaction ends the process (exit 1): the restart resumes from the committed
+    /// offsets and state, which is simpler and safer than rewinding every consumer in place.
+    void commit_transaction()
+    {
+        if (fatal) return;
+        std::vector<kafka::partition_offset> in, rq;
+        for (auto& [p, tr] : ingest_offsets) {
+            auto c = tr.committable();
+            if (c > tr.committed && c >= 0) in.push_back({{topics().course_seen, p}, c});
+        }
+        for (auto& [p, sp] : parts) {
+            auto c = sp->requests.committable();
+            if (c > sp->requests.committed && c >= 0) rq.push_back({{topics().sync_requests, p}, c});
+        }
+        if (!txn_dirty && in.empty() && rq.empty()) return;
+        const auto timeout = opts.kafka_timeout;
+        kafka::txn_result r;
+        if (!in.empty()) r = producer->send_offsets(*ingest, in, timeout);
+        if (r && !rq.empty()) r = producer->send_offsets(*requests, rq, timeout);
+        if (r) r = producer->commit_transaction(timeout);
+        if (!r) {
+            fatal = true;
+            set_reason("a Kafka transaction failed: " + r.message);
+            lg.error("a Kafka transaction failed; stopping so that the restart resumes from committed state",
+                     {{"error", r.message}, {"abortable", r.abortable}, {"fatal", r.fatal},
+                      {"transactional_id", transactional_id}});
+            if (r.abortable) producer->abort_transaction(timeout);
+            topics_ok = false;
+            ::raise(SIGTERM);
+            return;
+        }
+        for (const auto& o : in) ingest_offsets[o.tp.partition].committed = o.offset;
+        for (const auto& o : rq)
+            if (auto it = parts.find(o.tp.partition); it != parts.end()) it->second->requests.committed = o.offset;
+        txn_dirty = false;
+        if (auto b = producer->begin_transaction(); !b) {
+            fatal = true;
+            set_reason("cannot begin a Kafka transaction: " + b.message);
+            lg.error("cannot begin a Kafka transaction; stopping", {{"error", b.message}});
+            ::raise(SIGTERM);
         }
     }
 
@@ -1536,6 +1622,11 @@ std::string pipeline::not_ready_reason() const
         return impl_->stop_reason;
     }
     return {};
+}
+
+bool pipeline::failed() const
+{
+    return impl_->fatal;
 }
 
 std::string pipeline::bootstrap() const

@@ -70,6 +70,9 @@ public:
 
     /// Empty when ready; otherwise why not (for /readyz).
     std::string not_ready_reason() const;
+    /// True when the pipeline stopped on an error the process cannot recover from in place (a
+    /// failed transaction): the daemon exits non-zero so that it is restarted.
+    bool failed() const;
     /// The Kafka bootstrap address in use ("embedded": the in-process cluster's).
     std::string bootstrap() const;
 

@@ -69,7 +69,7 @@ pipeline_env::pipeline_env(pipeline_env_options opts) : opts_(std::move(opts))
     }
     std::string toml =
         "[kafka]\nbrokers = " + quote(bootstrap_) + "\npartitions = " + std::to_string(opts_.partitions) +
-        "\nreplication_factor = 1\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n"
+        "\nreplication_factor = 1\n" + opts_.extra_kafka_toml + "\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n"
         "\"heartbeat.interval.ms\" = \"500\"\n"
         "[sync]\nmin_interval = \"1s\"\nsnapshot_interval = \"1s\"\n" + opts_.extra_sync_toml +
         "\n[http]\nlisten = \"127.0.0.1:0\"\nadmin_token_file = \"admin.token\"\n[http.resolve]\n" + resolve +

@@ -38,6 +38,7 @@ inline constexpr const char* sim_client_id = "10000000000001";
 struct pipeline_env_options {
     std::vector<std::string> hosts{"a.school.test", "b.school.test"};
     int partitions = 4;
+    std::string extra_kafka_toml;      ///< lines added to [kafka]
     std::string extra_sync_toml;       ///< lines added to [sync]
     std::string extra_toml;            ///< appended to the daemon's config
     lms_sim::throttle_options throttle{.enabled = false};
