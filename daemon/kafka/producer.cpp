@@ -59,10 +59,14 @@ result<std::unique_ptr<producer>, std::string> producer::create(const producer_o
     std::unique_ptr<producer> p(new producer());
     rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
     rd_kafka_conf_set_log_cb(conf.get(), log_callback);
+    rd_kafka_conf_set_opaque(conf.get(), p.get());
     if (opts.on_statistics) {
         p->on_statistics_ = opts.on_statistics;
-        rd_kafka_conf_set_opaque(conf.get(), p.get());
         rd_kafka_conf_set_stats_cb(conf.get(), &producer::on_stats);
+    }
+    if (opts.on_error) {
+        p->on_error_ = opts.on_error;
+        rd_kafka_conf_set_error_cb(conf.get(), &producer::on_error_event);
     }
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
     if (rk == nullptr) return std::string("cannot create the Kafka producer: ") + err;
@@ -73,6 +77,16 @@ result<std::unique_ptr<producer>, std::string> producer::create(const producer_o
         while (!raw->stop_.load(std::memory_order_relaxed)) rd_kafka_poll(raw->handle_.get(), 100);
     });
     return p;
+}
+
+void producer::on_error_event(rd_kafka_t*, int err, const char* reason, void* opaque)
+{
+    auto* self = static_cast<producer*>(opaque);
+    try {
+        if (self != nullptr && self->on_error_)
+            self->on_error_(make_error_code(static_cast<rd_kafka_resp_err_t>(err)), reason ? reason : "");
+    } catch (...) {
+    }
 }
 
 int producer::on_stats(rd_kafka_t*, char* json, std::size_t len, void* opaque)

@@ -59,6 +59,8 @@ struct producer_options {
     /// kafka::statistics_exporter. A `statistics.interval.ms` in `properties` wins over the interval.
     std::function<void(std::string_view json)> on_statistics;
     std::chrono::milliseconds statistics_interval{15000};
+    /// librdkafka's error events (e.g. every broker down), on the producer's poll thread.
+    std::function<void(error_code ec, std::string_view reason)> on_error;
 };
 
 /// The outcome of a transaction call, classified as librdkafka classifies it.
@@ -107,6 +109,8 @@ public:
 private:
     producer() = default;
     static int on_stats(rd_kafka_t* rk, char* json, std::size_t len, void* opaque);
+    static void on_error_event(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+    std::function<void(error_code, std::string_view)> on_error_;
 
     std::function<void(std::string_view)> on_statistics_;  // before handle_: outlives it
     handle_ptr handle_;

@@ -6,6 +6,7 @@
 #include "kafka/admin.hpp"
 #include "kafka/consumer.hpp"
 #include "kafka/embedded.hpp"
+#include "kafka/error.hpp"
 #include "kafka/partitioner.hpp"
 #include "kafka/producer.hpp"
 #include "kafka/stats.hpp"
@@ -210,6 +211,8 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     std::string transactional_id;
     bool txn_dirty = false;                 // records sent since the transaction began
     std::atomic<bool> fatal{false};         // the pipeline cannot go on: the daemon exits non-zero
+    std::atomic<bool> kafka_down{false};    // every broker unreachable (readiness)
+    bool probing = false;
     std::atomic<bool> topics_ok{true};
     std::string stop_reason;
     mutable std::mutex reason_mutex;
@@ -294,7 +297,14 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         }
         auto p = kafka::producer::create({.bootstrap = bootstrap, .client_id = "rostersync",
                                           .properties = producer_props,
-                                          .on_statistics = kafka_stats.callback("producer")});
+                                          .on_statistics = kafka_stats.callback("producer"),
+                                          .on_error = [this](error_code ec, std::string_view reason) {
+                                              if (ec == kafka::make_error_code(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)) {
+                                                  if (!kafka_down.exchange(true))
+                                                      lg.error("every Kafka broker is down; not ready until one is back",
+                                                               {{"reason", reason}});
+                                              }
+                                          }});
         if (!p) return fail(p.error());
         producer = std::move(*p);
 
@@ -399,6 +409,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 } else {
                     auto& last = s->r.last_offset[d.partition];
                     last = std::max(last, d.offset);
+                    kafka_down = false;
                 }
                 if (--s->remaining == 0) s->done->set(true);
             };
@@ -493,6 +504,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         auto on_delivery = [weak, copy = std::move(copy), done](const kafka::delivery& d) mutable {
             auto self = weak.lock();
             if (!self) return;
+            if (!d.ec) self->kafka_down = false;
             net::post(self->strand, [self, d, copy = std::move(copy), done]() mutable {
                 if (!d.ec) {
                     done();
@@ -1419,6 +1431,20 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         while (!stopping) {
             commit_offsets();
             update_gauges();
+            if (kafka_down && !probing) {
+                // Idle daemons send nothing that would show the brokers are back: ask for metadata.
+                probing = true;
+                auto job = to_pool([this] {
+                    const rd_kafka_metadata_t* md = nullptr;
+                    auto err = rd_kafka_metadata(producer->native(), 0, nullptr, &md, 2000);
+                    if (md) rd_kafka_metadata_destroy(md);
+                    return err == RD_KAFKA_RESP_ERR_NO_ERROR;
+                });
+                if (co_await take(std::move(job))) {
+                    if (kafka_down.exchange(false)) lg.info("Kafka is reachable again");
+                }
+                probing = false;
+            }
             t.expires_after(opts.tick);
             co_await t.async_wait(nothrow);
         }
@@ -1617,6 +1643,7 @@ awaitable<void> pipeline::run()
 std::string pipeline::not_ready_reason() const
 {
     if (!impl_->started) return "starting";
+    if (impl_->kafka_down) return "Kafka unreachable: every broker is down";
     if (!impl_->topics_ok) {
         std::lock_guard lock(impl_->reason_mutex);
         return impl_->stop_reason;

@@ -11,6 +11,9 @@
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
 
+#include <sys/stat.h>
+
+#include <fstream>
 #include <future>
 #include <regex>
 #include <stdexcept>
@@ -26,6 +29,15 @@ const std::vector<std::string> topic_names{"lti.course-seen",        "lti.course
                                            "rostersync.memberships", "rostersync.contexts",   "rostersync.checkpoints",
                                            "rostersync.sync-requests"};
 
+/// The test defaults of [sync], except the keys the test sets itself.
+std::string sync_defaults(const std::string& extra)
+{
+    std::string out;
+    if (extra.find("min_interval") == std::string::npos) out += "min_interval = \"1s\"\n";
+    if (extra.find("snapshot_interval") == std::string::npos) out += "snapshot_interval = \"1s\"\n";
+    return out;
+}
+
 std::string quote(const std::string& s)
 {
     return "\"" + s + "\"";
@@ -35,7 +47,9 @@ std::string quote(const std::string& s)
 
 pipeline_env::pipeline_env(pipeline_env_options opts) : opts_(std::move(opts))
 {
-    std::vector<std::string> args{"--brokers", std::to_string(opts_.brokers)};
+    const auto fifo = dir_.path() / "mock-control";
+    if (::mkfifo(fifo.c_str(), 0600) != 0) throw std::runtime_error("cannot make the mock's control pipe");
+    std::vector<std::string> args{"--brokers", std::to_string(opts_.brokers), "--control", fifo.string()};
     for (const auto& t : topic_names) {
         args.push_back("--topic");
         args.push_back(t + ":" + std::to_string(opts_.partitions));
@@ -69,9 +83,9 @@ pipeline_env::pipeline_env(pipeline_env_options opts) : opts_(std::move(opts))
     }
     std::string toml =
         "[kafka]\nbrokers = " + quote(bootstrap_) + "\npartitions = " + std::to_string(opts_.partitions) +
-        "\nreplication_factor = 1\n" + opts_.extra_kafka_toml + "\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n"
-        "\"heartbeat.interval.ms\" = \"500\"\n"
-        "[sync]\nmin_interval = \"1s\"\nsnapshot_interval = \"1s\"\n" + opts_.extra_sync_toml +
+        "\nreplication_factor = 1\n" + opts_.extra_kafka_toml + "\n[kafka.properties]\n\"session.timeout.ms\" = \"" + std::to_string(opts_.session_timeout_ms) + "\"\n"
+        "\"heartbeat.interval.ms\" = \"500\"\n" + opts_.extra_properties_toml + "\n"
+        "[sync]\n" + sync_defaults(opts_.extra_sync_toml) + opts_.extra_sync_toml +
         "\n[http]\nlisten = \"127.0.0.1:0\"\nadmin_token_file = \"admin.token\"\n[http.resolve]\n" + resolve +
         "[[platforms]]\nname = \"school\"\nissuer = " + quote(sim_issuer) + "\nclient_id = " + quote(sim_client_id) +
         "\ntoken_url = " + quote(sim_->base_url(opts_.hosts.front()) + "/login/oauth2/token") +
@@ -189,6 +203,22 @@ void pipeline_env::publish_seen(const sim_course& c, json::object extra)
                    {"seen_at", now_text()}};
     for (auto& kv : extra) o[kv.key()] = kv.value();
     publish_raw(c.context_key(), json::serialize(o));
+}
+
+void pipeline_env::mock_command(const std::string& command)
+{
+    {
+        std::ofstream out(dir_.path() / "mock-control");
+        out << command << "\n";
+    }
+    auto line = mock_->wait_for_log(command, 10s);
+    if (!line || !line->starts_with("ok ")) throw std::runtime_error("mock command " + command + ": " + line.value_or("no answer"));
+}
+
+std::pair<int, std::string> pipeline_env::ready(daemon_instance& d)
+{
+    auto r = http_request(d.http_host, d.http_port, "GET", "/readyz");
+    return {r.status, r.body};
 }
 
 void pipeline_env::publish_raw(const std::string& key, const std::string& value)

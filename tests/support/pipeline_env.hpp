@@ -43,6 +43,8 @@ struct pipeline_env_options {
     std::string extra_toml;            ///< appended to the daemon's config
     lms_sim::throttle_options throttle{.enabled = false};
     int brokers = 1;
+    int session_timeout_ms = 6000;
+    std::string extra_properties_toml; ///< lines added to [kafka.properties]     ///< the consumer groups' session timeout (a killed member's partitions wait this long)
 };
 
 /// A course on the simulated platform and where the daemon finds it.
@@ -101,6 +103,12 @@ public:
 
     /// Publishes a CourseSeen for the course (valid, with `extra` JSON members merged in).
     void publish_seen(const sim_course& c, boost::json::object extra = {});
+    /// A fault command for the mock cluster (see rostersync-kafka-mock --control): "down 1", "up 1",
+    /// "errors 0 5 19", "leader lti.membership-changes 0 2", "rtt 1 500"; throws if it is refused.
+    void mock_command(const std::string& command);
+    /// GET /readyz of an instance: its status code and body.
+    std::pair<int, std::string> ready(daemon_instance& d);
+
     /// Publishes raw bytes to the course-seen topic.
     void publish_raw(const std::string& key, const std::string& value);
 
