@@ -248,8 +248,21 @@ struct daemon::impl {
     {
         // Ping at half the interval systemd asked for; a stalled io_context stops the pings.
         watchdog_running = true;
+        bool reported = false;
         while (watchdog_running) {
-            notify::watchdog();
+            // Ping only while every loop makes progress: the control strand (this loop), the
+            // pipeline's loops and the Kafka producer's poll thread. A stalled loop lets systemd
+            // restart the daemon.
+            const auto max_age = std::max<std::chrono::milliseconds>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(interval), std::chrono::seconds(3));
+            const auto stuck = pipeline ? pipeline->stalled(max_age) : std::string();
+            if (stuck.empty()) {
+                notify::watchdog();
+                reported = false;
+            } else if (!reported) {
+                lg.error("watchdog: a loop stalled; no longer pinging systemd", {{"loop", stuck}});
+                reported = true;
+            }
             watchdog_timer.expires_after(interval / 2);
             co_await watchdog_timer.async_wait(nothrow);
         }

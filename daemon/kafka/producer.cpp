@@ -74,7 +74,10 @@ result<std::unique_ptr<producer>, std::string> producer::create(const producer_o
     p->handle_.reset(rk);
     p->close_timeout_ = opts.close_timeout;
     p->poller_ = std::thread([raw = p.get()] {
-        while (!raw->stop_.load(std::memory_order_relaxed)) rd_kafka_poll(raw->handle_.get(), 100);
+        while (!raw->stop_.load(std::memory_order_relaxed)) {
+            rd_kafka_poll(raw->handle_.get(), 100);
+            raw->last_poll_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+        }
     });
     return p;
 }

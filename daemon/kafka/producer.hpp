@@ -116,6 +116,14 @@ private:
     handle_ptr handle_;
     std::atomic<bool> stop_{false};
     std::thread poller_;
+    std::atomic<std::chrono::steady_clock::rep> last_poll_{std::chrono::steady_clock::now().time_since_epoch().count()};
+
+public:
+    /// When the poll thread (delivery reports) last made progress, for the watchdog.
+    std::chrono::steady_clock::time_point last_poll() const
+    {
+        return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(last_poll_.load(std::memory_order_relaxed)));
+    }
     std::chrono::milliseconds close_timeout_{};
 };
 

@@ -32,6 +32,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <thread>
 #include <csignal>
 #include <atomic>
 #include <cmath>
@@ -212,6 +214,10 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     bool txn_dirty = false;                 // records sent since the transaction began
     std::atomic<bool> fatal{false};         // the pipeline cannot go on: the daemon exits non-zero
     std::atomic<bool> kafka_down{false};    // every broker unreachable (readiness)
+    std::atomic<bool> winding_down{false};  // stopping, as other threads see it
+    // Progress of each loop (steady clock ticks), for the watchdog: ingest, requests, state, housekeeping.
+    std::array<std::atomic<steady::rep>, 4> beats{};
+    void beat(std::size_t i) { beats[i].store(steady::now().time_since_epoch().count(), std::memory_order_relaxed); }
     bool probing = false;
     std::atomic<bool> topics_ok{true};
     std::string stop_reason;
@@ -430,6 +436,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         net::steady_timer idle(strand);
         auto backoff = 1ms;
         while (!stopping) {
+            beat(0);
             int n = 0;
             while (n < 500 && ingest_in_flight < 10'000) {
                 auto m = ingest->poll(0ms);
@@ -529,6 +536,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         net::steady_timer idle(strand);
         auto backoff = 1ms;
         while (!stopping) {
+            beat(1);
             for (auto& ev : requests->take_rebalances()) {
                 for (const auto& tp : ev.partitions) {
                     if (ev.assigned) assign_partition(tp.partition);
@@ -785,6 +793,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         net::steady_timer idle(strand);
         auto backoff = 1ms;
         while (!fold_stopped) {
+            beat(2);
             int n = 0;
             std::set<std::int32_t> touched;
             while (n < 2000) {
@@ -1428,7 +1437,13 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     {
         auto timer = loop_timer();
         auto& t = *timer;
+        const char* stall = std::getenv("ROSTERSYNCD_TEST_STALL");  // fault injection for the watchdog test
         while (!stopping) {
+            beat(3);
+            if (stall != nullptr && std::string_view(stall) == "pipeline" && started) {
+                lg.warning("ROSTERSYNCD_TEST_STALL=pipeline: blocking the pipeline's strand (tests only)");
+                for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+            }
             commit_offsets();
             update_gauges();
             if (kafka_down && !probing) {
@@ -1508,6 +1523,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 }
             });
         };
+        for (std::size_t i = 0; i < beats.size(); ++i) beat(i);
         spawn(ingest_loop(), "ingest");
         spawn(requests_loop(), "requests");
         spawn(state_loop(), "state");
@@ -1522,6 +1538,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         }
         // Stopping: abandon running passes (they run again after the restart), snapshot, commit.
         stopping = true;
+        winding_down = true;
         co_await net::this_coro::reset_cancellation_state(net::enable_terminal_cancellation());
         poke();
         for (auto& w : loop_timers)
@@ -1648,6 +1665,19 @@ std::string pipeline::not_ready_reason() const
         std::lock_guard lock(impl_->reason_mutex);
         return impl_->stop_reason;
     }
+    return {};
+}
+
+std::string pipeline::stalled(std::chrono::milliseconds max_age) const
+{
+    static constexpr const char* names[] = {"ingest loop", "requests loop", "state loop", "housekeeping loop"};
+    const auto now = steady::now();
+    if (!impl_->started || impl_->winding_down) return {};
+    for (std::size_t i = 0; i < impl_->beats.size(); ++i) {
+        const steady::time_point t(steady::duration(impl_->beats[i].load(std::memory_order_relaxed)));
+        if (now - t > max_age) return names[i];
+    }
+    if (now - impl_->producer->last_poll() > max_age) return "Kafka producer poll thread";
     return {};
 }
 

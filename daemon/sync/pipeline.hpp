@@ -70,6 +70,10 @@ public:
 
     /// Empty when ready; otherwise why not (for /readyz).
     std::string not_ready_reason() const;
+    /// The first of the pipeline's loops (ingest, requests, state, housekeeping, the producer's
+    /// poll thread) that made no progress for `max_age`; empty when all did (the watchdog pings
+    /// only then).
+    std::string stalled(std::chrono::milliseconds max_age) const;
     /// True when the pipeline stopped on an error the process cannot recover from in place (a
     /// failed transaction): the daemon exits non-zero so that it is restarted.
     bool failed() const;

@@ -198,6 +198,27 @@ TEST(Lifecycle, JsonLogsAndWatchdog)
     EXPECT_EQ(p.wait_exit(10s), 0) << p.log_text();
 }
 
+TEST(Lifecycle, TheWatchdogStopsWhenALoopStalls)
+{
+    temp_dir dir;
+    auto file = dir.write("rostersync.toml", base_config());
+    // Fault injection: the pipeline's strand blocks once the daemon is ready.
+    daemon_process p(ROSTERSYNCD_PATH, {"--config", file.string()},
+                     {{"WATCHDOG_USEC", "1000000"}, {"ROSTERSYNCD_TEST_STALL", "pipeline"}});
+    ASSERT_TRUE(p.wait_for_notify("READY=1", startup_timeout)) << p.log_text();
+    auto line = p.wait_for_log("watchdog: a loop stalled", 30s);
+    ASSERT_TRUE(line) << p.log_text();
+    EXPECT_NE(line->find("loop="), std::string::npos);
+    // From now on systemd hears nothing (it would restart the daemon after WatchdogSec). First
+    // take in what was sent before the watchdog decided.
+    p.wait_for_notify("(drain)", 300ms);
+    const auto pings = p.notifications().size();
+    EXPECT_FALSE(p.wait_for_notify("WATCHDOG=1", 3s)) << "pinged after the stall";
+    EXPECT_EQ(p.notifications().size(), pings);
+    p.signal(SIGKILL);
+    p.wait_exit(10s);
+}
+
 TEST(Lifecycle, JournaldPriorityPrefixes)
 {
     temp_dir dir;
