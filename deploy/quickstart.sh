@@ -3,7 +3,7 @@
 #
 #   1. installs dependencies (apt) and builds rostersyncd, rostersync and the simulated platform;
 #   2. starts the simulated platform (HTTPS, a CA of its own) with a few courses on two hosts;
-#   3. starts rostersyncd on embedded Kafka (deploy/quickstart.toml plus the platform's details);
+#   3. starts rostersyncd on embedded Kafka (deploy/quickstart.toml.in plus the platform's details);
 #   4. publishes a CourseSeen per course (`rostersync seen`) and shows the membership changes as
 #      they are published (`rostersync tail`);
 #   5. changes a roster on the platform and shows the events that change produces;
@@ -12,11 +12,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
+# QUICKSTART_PRESET=dev reuses a dev (ASan) build instead of building the release preset.
+preset=${QUICKSTART_PRESET:-release}
 bash .ci/setup.sh
-cmake --preset release >/dev/null
-cmake --build --preset release --target rostersyncd rostersync rostersync-lms-sim
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset" --target rostersyncd rostersync rostersync-lms-sim
 
-bin=$root/build/release
+bin=$root/build/$preset
 daemon=$bin/daemon/app/rostersyncd
 cli=$bin/daemon/app/rostersync
 sim=$bin/tests/lms_sim/rostersync-lms-sim
@@ -42,7 +44,7 @@ pids+=($!)
 for _ in $(seq 1 100); do grep -q '^ready' "$work/sim.out" && break; sleep 0.1; done
 port=$(grep -o 'listening on https://127.0.0.1:[0-9]*' "$work/sim.out" | grep -o '[0-9]*$')
 
-sed "s|@WORK@|$work|g; s|@PORT@|$port|g" deploy/quickstart.toml >"$work/rostersync.toml"
+sed "s|@WORK@|$work|g; s|@PORT@|$port|g" deploy/quickstart.toml.in >"$work/rostersync.toml"
 (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/admin.token")
 "$daemon" --check-config "$work/rostersync.toml"
 "$daemon" --config "$work/rostersync.toml" 2>"$work/rostersyncd.log" &

@@ -5,6 +5,8 @@
 #include "common/log.hpp"
 #include "common/version.hpp"
 #include "config/load.hpp"
+#include "discovery/discover.hpp"
+#include "discovery/error.hpp"
 #include "http/url.hpp"
 #include "kafka/admin.hpp"
 #include "kafka/consumer.hpp"
@@ -77,6 +79,26 @@ constexpr const char* seen_usage = R"(  seen KAFKA (--platform NAME | --issuer U
         delivery, prints "published N, failed M"; exit 1 when any failed.
 )";
 
+constexpr const char* discover_usage = R"(  discover --config FILE --platform NAME (--account ID | --from-csv FILE|-) [--term ID]
+       [--state STATE[,STATE]...] [--no-subaccounts] [--from-report] [--dry-run] [--json]
+       [--brokers HOST:PORT[,...]] [--topic NAME]
+        Find the courses of a Canvas account (and its sub-accounts) through the REST API, with
+        the platform's rest_url and rest_token_file, and announce each course where the tool is
+        installed as a CourseSeen on kafka.topics.course_seen (keyed and partitioned by the
+        context key, as seen does), so rostersyncd syncs it before anyone launches. The LTI
+        context of a course is learned from the first page of its NRPS roster; courses where the
+        tool is not installed are reported and parked, never retried in a storm. --state takes
+        Canvas course states (created, claimed, available, completed, deleted, or unpublished
+        for created and claimed; default available), --term an enrollment_term_id (or
+        sis_term_id:X), --no-subaccounts leaves sub-accounts out. --from-report reads the account's
+        provisioning report (one report instead of thousands of list calls, for very large
+        accounts; it may take long), --from-csv a courses CSV of your own with a
+        canvas_course_id column (the report's format). --dry-run probes but publishes nothing
+        and needs no Kafka; it lists every course and its outcome. Prints a summary; exit 0
+        when every course was decided, 1 when some failed or the run stopped, 78 when the
+        platform refuses the REST token or a permission (the message says which).
+)";
+
 constexpr const char* tail_usage = R"(  tail KAFKA [--from-beginning] [--count N] [--timeout DURATION] [--json] [--verbose]
         Print MembershipChange events of kafka.topics.membership_changes, one line each:
           TIME TYPE ISSUER|CONTEXT|USER roles=... status=... vVERSION (SOURCE)
@@ -126,7 +148,7 @@ constexpr const char* usage_tail = R"(  version, --version     Print the version
 Exit codes: 0 success, 1 the operation failed, 64 bad command line, 78 invalid configuration.
 )";
 
-const std::string usage = std::string(usage_head) + seen_usage + tail_usage + kafka_usage + status_usage + resync_usage +
+const std::string usage = std::string(usage_head) + seen_usage + discover_usage + tail_usage + kafka_usage + status_usage + resync_usage +
                           release_usage + admin_usage + usage_tail;
 
 struct args {
@@ -856,6 +878,224 @@ int seen(int argc, char** argv)
     const std::size_t failed = invalid + failures.size() + unreported;
     std::cout << "published " << tally.delivered << ", failed " << failed << std::endl;
     return failed == 0 ? exit_ok : exit_runtime_failure;
+}
+
+/// "account 1 and its sub-accounts, term 7, states available, from the courses API"
+std::string req_scope_text(const flags& f)
+{
+    std::string s = f.has("from-csv") ? "courses of " + f.get("from-csv")
+                                      : "account " + f.get("account") +
+                                            (f.has("no-subaccounts") ? " (without sub-accounts)" : " and its sub-accounts");
+    if (f.has("term")) s += ", term " + f.get("term");
+    std::string states;
+    for (const auto& v : f.all("state")) states += (states.empty() ? "" : ",") + v;
+    s += ", states " + (states.empty() ? std::string("available") : states);
+    s += f.has("from-report") ? ", from the provisioning report" : f.has("from-csv") ? "" : ", from the courses API";
+    return s;
+}
+
+// ---- discover ----
+
+int discover(int argc, char** argv)
+{
+    auto f = parse_flags(argc, argv, 2,
+                         {{"config"}, {"platform"}, {"account"}, {"term"}, {"state", true, true}, {"no-subaccounts", false},
+                          {"from-report", false}, {"from-csv"}, {"dry-run", false}, {"json", false}, {"brokers"},
+                          {"topic"}});
+    auto fail_usage = [&](const std::string& why) {
+        std::cerr << "rostersync discover: " << why << "\n\nUsage:\n" << discover_usage << kafka_usage;
+        return exit_usage;
+    };
+    for (int i = 2; i < argc; ++i) {
+        if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") {
+            std::cout << "Usage:\n" << discover_usage << kafka_usage;
+            return exit_ok;
+        }
+    }
+    if (!f.error.empty()) return fail_usage(f.error);
+    for (const char* required : {"config", "platform"})
+        if (!f.has(required)) return fail_usage(std::string("--") + required + " is required");
+    if (!f.has("account") && !f.has("from-csv")) return fail_usage("--account is required (or --from-csv FILE)");
+    if (f.has("from-report") && f.has("from-csv")) return fail_usage("--from-report and --from-csv exclude each other");
+    if (f.has("no-subaccounts") && !f.has("account")) return fail_usage("--no-subaccounts needs --account");
+    if (f.has("dry-run") && (f.has("brokers") || f.has("topic"))) return fail_usage("--dry-run publishes nothing; drop --brokers/--topic");
+    discovery::discover_request req;
+    req.platform = f.get("platform");
+    req.account = f.get("account");
+    req.f.term = f.get("term");
+    req.f.subaccounts = !f.has("no-subaccounts");
+    req.dry_run = f.has("dry-run");
+    req.from = f.has("from-report") ? discovery::source::report
+               : f.has("from-csv")  ? discovery::source::csv
+                                    : discovery::source::list;
+    if (f.has("state")) {
+        req.f.states.clear();
+        for (const auto& v : f.all("state")) {
+            std::stringstream ss(v);
+            for (std::string st; std::getline(ss, st, ',');) {
+                st = trim(st);
+                if (st.empty()) continue;
+                if (st == "unpublished") {  // the report's word for both
+                    req.f.states.insert(req.f.states.end(), {"created", "claimed"});
+                    continue;
+                }
+                if (!discovery::valid_state(st))
+                    return fail_usage("--state " + st + ": expected created, claimed, available, completed or deleted");
+                req.f.states.push_back(st);
+            }
+        }
+        std::sort(req.f.states.begin(), req.f.states.end());
+        req.f.states.erase(std::unique(req.f.states.begin(), req.f.states.end()), req.f.states.end());
+    }
+    for (const auto& [flag, value] : {std::pair<std::string, std::string>{"account", req.account}, {"term", req.f.term}}) {
+        if (f.has(flag) && (value.empty() || value.find_first_of(" \t\r\n/?#") != std::string::npos))
+            return fail_usage("--" + flag + " \"" + value + "\": expected a Canvas id (digits, or sis_…_id:VALUE)");
+    }
+    if (req.from == discovery::source::csv) {
+        const std::string path = f.get("from-csv");
+        std::ifstream file;
+        std::istream* in = &std::cin;
+        if (path != "-") {
+            file.open(path, std::ios::binary);
+            if (!file) {
+                std::cerr << "rostersync discover: cannot read " << path << ": " << std::strerror(errno) << "\n";
+                return exit_runtime_failure;
+            }
+            in = &file;
+        }
+        std::ostringstream text;
+        text << in->rdbuf();
+        req.csv = text.str();
+    }
+
+    kafka_target target;
+    if (req.dry_run) {
+        target.cfg = load_config(f.get("config"));
+        if (!target.cfg) return exit_config;
+        log::configure({.min_level = log::level::warning, .fmt = target.cfg->log.format});
+    } else if (int rc = resolve_kafka(f, "discover", target)) {
+        return rc;
+    }
+    const config::config& cfg = *target.cfg;
+    const config::platform* p = cfg.find_platform(req.platform);
+    if (p == nullptr) {
+        std::cerr << "rostersync discover: no platform named \"" << req.platform << "\" in " << cfg.source << "\n";
+        return exit_config;
+    }
+    if (p->rest_url.empty()) {
+        std::cerr << "rostersync discover: platform " << p->name << " has no rest_url and rest_token_file; discovery "
+                  << "needs a Canvas REST API token of its own (the LTI key's tokens do not work for the REST API)\n";
+        return exit_config;
+    }
+    net::io_context ioc;
+    auto engine = nrps::engine::create(ioc.get_executor(), cfg);
+    if (!engine) {
+        std::cerr << "rostersync discover: " << engine.error().detail << "\n";
+        return exit_config;
+    }
+    discovery::discoverer disc(ioc.get_executor(), cfg, **engine);
+    std::unique_ptr<kafka::producer> producer;
+    const std::string topic = f.has("topic") ? f.get("topic") : target.topics.course_seen;
+    if (!req.dry_run) {
+        auto made = kafka::producer::create(
+            {.bootstrap = target.bootstrap, .client_id = "rostersync-cli", .properties = target.properties});
+        if (!made) {
+            std::cerr << "rostersync discover: " << made.error() << "\n";
+            return exit_config;
+        }
+        producer = std::move(*made);
+        auto partitions = topic_partitions(producer->native(), topic, target.bootstrap, "discover");
+        if (!partitions) return exit_runtime_failure;
+        disc.set_publisher(producer.get(), topic, *partitions);
+    }
+
+    const bool tty = isatty(STDERR_FILENO) != 0;
+    std::string last_phase, last_status;
+    std::size_t last_probed = 0;
+    req.on_progress = [&](const discovery::progress& pr) {
+        std::string line;
+        if (pr.phase == "listing") {
+            line = "listing: " + std::to_string(pr.pages) + (pr.pages == 1 ? " page" : " pages");
+        } else if (pr.phase == "report") {
+            line = "provisioning report: " + (pr.report_status.empty() ? std::string("starting") : pr.report_status) +
+                   (pr.report_status == "running" ? " " + std::to_string(pr.report_progress) + "%" : "");
+        } else if (pr.phase == "probing") {
+            line = "probing " + std::to_string(pr.probed) + "/" + std::to_string(pr.listed - pr.skipped) +
+                   ": installed " + std::to_string(pr.published) + ", not installed " + std::to_string(pr.not_installed) +
+                   ", gone " + std::to_string(pr.gone) + ", failed " + std::to_string(pr.failed);
+        } else {
+            return;
+        }
+        // A terminal gets one line rewritten; a log gets the first and every 10th page, each
+        // report status, the start of probing and every 100th probe.
+        if (!tty) {
+            const bool changed = pr.phase != last_phase || (pr.phase == "report" && pr.report_status != last_status);
+            const bool due = pr.phase == "listing" ? pr.pages == 1 || pr.pages % 10 == 0
+                           : pr.phase == "probing" ? changed || pr.probed >= last_probed + 100
+                                                   : changed;
+            if (!due || (pr.phase == "listing" && pr.pages == 0)) return;
+        }
+        last_phase = pr.phase;
+        last_status = pr.report_status;
+        last_probed = pr.probed;
+        std::fprintf(stderr, "%s%s%s", tty ? "\r\033[K" : "", line.c_str(), tty ? "" : "\n");
+    };
+
+    std::optional<discovery::discover_summary> out;
+    net::co_spawn(ioc, disc.run(std::move(req)), [&](std::exception_ptr e, discovery::discover_summary r) {
+        if (e) std::rethrow_exception(e);
+        out = std::move(r);
+    });
+    ioc.run();
+    if (tty) std::fprintf(stderr, "\n");
+    if (producer) producer->flush(std::chrono::seconds(35));
+    const auto& sum = *out;
+    const auto& c = sum.counts;
+    const bool dry = f.has("dry-run");
+    if (f.has("json")) {
+        boost::json::array courses;
+        for (const auto& r : sum.courses) {
+            boost::json::object o{{"id", r.c.id}, {"account_id", r.c.account_id}, {"term_id", r.c.term_id},
+                                  {"state", r.c.state}, {"outcome", discovery::to_string(r.result)}};
+            if (!r.context_id.empty()) o["context_id"] = r.context_id;
+            if (!r.detail.empty()) o["detail"] = r.detail;
+            courses.push_back(std::move(o));
+        }
+        boost::json::object o{{"platform", f.get("platform")}, {"account", f.get("account")}, {"dry_run", dry},
+                              {"listed", c.listed}, {"published", c.published}, {"not_installed", c.not_installed},
+                              {"gone", c.gone}, {"failed", c.failed}, {"skipped", c.skipped}, {"pages", c.pages},
+                              {"courses", std::move(courses)}};
+        if (sum.ec) o["error"] = boost::json::object{{"message", sum.ec.message()}, {"detail", sum.detail}};
+        std::cout << boost::json::serialize(o) << "\n";
+    } else if (!(sum.ec && c.listed == 0)) {  // a run refused before listing has nothing to sum up
+        if (dry) {
+            std::printf("%-12s %-10s %-8s %-10s %-14s %s\n", "COURSE", "ACCOUNT", "TERM", "STATE", "OUTCOME", "CONTEXT / DETAIL");
+            for (const auto& r : sum.courses) {
+                std::string outcome(r.result == discovery::outcome::published ? "installed" : discovery::to_string(r.result));
+                std::printf("%-12s %-10s %-8s %-10s %-14s %s\n", r.c.id.c_str(), r.c.account_id.c_str(), r.c.term_id.c_str(),
+                            r.c.state.c_str(), outcome.c_str(), (r.context_id.empty() ? r.detail : r.context_id).c_str());
+            }
+        }
+        std::string scope = req_scope_text(f);
+        std::cout << "platform " << f.get("platform") << ", " << scope << ": " << c.listed << " courses"
+                  << (c.pages > 0 ? " (" + std::to_string(c.pages) + (c.pages == 1 ? " REST page)" : " REST pages)")
+                                  : std::string())
+                  << "\n";
+        const std::string published_text = dry ? "dry run: nothing published" : "CourseSeen on " + topic;
+        std::printf("  %-14s %6zu  %s\n", dry ? "installed" : "published", c.published, published_text.c_str());
+        std::printf("  %-14s %6zu  %s\n", "not installed", c.not_installed,
+                    "the tool is not installed there (or its account turned the key off): parked");
+        std::printf("  %-14s %6zu  %s\n", "gone", c.gone, "deleted since it was listed (404)");
+        if (c.failed > 0) std::printf("  %-14s %6zu  %s\n", "failed", c.failed, "see the warnings above; run again later");
+        else std::printf("  %-14s %6zu\n", "failed", c.failed);
+    }
+    if (sum.ec) {
+        const bool config_problem = discovery::is_configuration(sum.ec);
+        std::cerr << "rostersync discover: " << (config_problem ? "configuration: " : "stopped: ") << sum.ec.message()
+                  << (sum.detail.empty() ? "" : ": " + sum.detail) << "\n";
+        return config_problem ? exit_config : exit_runtime_failure;
+    }
+    return c.failed == 0 ? exit_ok : exit_runtime_failure;
 }
 
 // ---- tail ----
@@ -1778,6 +2018,7 @@ int run_cli(int argc, char** argv)
     if (cmd == "keygen") return keygen(argc, argv);
     if (cmd == "jwks") return jwks(argc, argv);
     if (cmd == "seen") return seen(argc, argv);
+    if (cmd == "discover") return discover(argc, argv);
     if (cmd == "tail") return tail(argc, argv);
     if (cmd == "status") return status(argc, argv);
     if (cmd == "resync") return resync(argc, argv);

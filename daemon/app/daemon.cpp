@@ -7,6 +7,7 @@
 #include "common/log.hpp"
 #include "common/version.hpp"
 #include "config/load.hpp"
+#include "discovery/scheduler.hpp"
 #include "nrps/fetcher.hpp"
 #include "sync/pipeline.hpp"
 
@@ -111,6 +112,8 @@ struct daemon::impl {
     std::unique_ptr<nrps::engine> engine;
     // Kafka in and out, state, schedule, passes.
     std::unique_ptr<sync::pipeline> pipeline;
+    // [[discovery]] entries: courses found through the Canvas REST API, announced as CourseSeen.
+    std::unique_ptr<discovery::scheduler> discovery_scheduler;
     std::string admin_token;  // empty: the admin API is off
 
     enum class phase { starting, ready, stopping };
@@ -365,6 +368,14 @@ struct daemon::impl {
             }
             pipeline = std::move(*p);
         }
+        if (!cfg.discovery.empty()) {  // its own producer, on the pipeline's cluster (embedded included)
+            auto d = discovery::scheduler::create(ioc, cfg, *engine, registry, pipeline->bootstrap());
+            if (!d) {
+                lg.error("cannot start account discovery", {{"problem", d.error()}});
+                return exit_config;
+            }
+            discovery_scheduler = std::move(*d);
+        }
         install_routes();
         if (!admin_token.empty()) install_admin_routes();
         auto bound = server.listen();
@@ -393,6 +404,8 @@ struct daemon::impl {
         };
         net::co_spawn(server.executor(), server.run(), tasks.adapt(log_failure("http server")));
         net::co_spawn(ioc, pipeline->run(), tasks.adapt(log_failure("pipeline")));
+        if (discovery_scheduler)
+            net::co_spawn(net::make_strand(ioc), discovery_scheduler->run(), tasks.adapt(log_failure("discovery")));
         if (auto wd = notify::watchdog_interval()) {
             net::co_spawn(control_strand, watchdog_loop(*wd), log_failure("watchdog"));
         }

@@ -109,6 +109,11 @@ struct platform {
     std::string ca_file;                     ///< resolved path; empty: system trust store
     bool allow_http = false;
     bool nrps = true;
+    /// Account discovery (daemon/discovery): the Canvas REST API base ("https://school.instructure.com",
+    /// a host in allowed_hosts) and the file holding a REST API access token (resolved path; a
+    /// credential separate from the LTI key, never logged). Both set, or neither.
+    std::string rest_url;
+    std::string rest_token_file;
 };
 
 /// One [[budgets]] entry.
@@ -120,6 +125,22 @@ struct budget {
     duration max_wait = 10min;
 };
 
+/// One [[discovery]] entry: list the courses of a Canvas account through the REST API (or its
+/// provisioning report) every `interval` and announce each course where the tool is installed.
+struct discovery_entry {
+    std::string platform;                        ///< a [[platforms]] name with rest_url and rest_token_file
+    std::string account;                         ///< Canvas account id, or "sis_account_id:…"
+    std::string term;                            ///< enrollment_term_id filter; empty: every term
+    /// Canvas course states to include: created, claimed (both unpublished), available, completed, deleted.
+    std::vector<std::string> states{"available"};
+    bool subaccounts = true;                     ///< false: only courses directly in `account`
+    bool from_report = false;                    ///< the provisioning report instead of the courses list
+    duration interval = 24h;                     ///< between runs (the first runs at start)
+    duration recheck_after = 7 * 24h;            ///< a course's outcome is kept this long before it is probed again
+
+    bool operator==(const discovery_entry&) const = default;
+};
+
 struct config {
     std::string source;  ///< the file it came from ("" for a string)
     daemon_config daemon;
@@ -129,6 +150,7 @@ struct config {
     http_config http;
     std::vector<platform> platforms;
     std::vector<budget> budgets;
+    std::vector<discovery_entry> discovery;
 
     const platform* find_platform(std::string_view name) const;
     const budget* find_budget(std::string_view name) const;

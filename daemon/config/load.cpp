@@ -730,6 +730,46 @@ std::string check_host_pattern(const std::string& p)
     return "";
 }
 
+/// `host` (lower-case) against allowed_hosts patterns, as http::host_matches does: exact names,
+/// "*.domain" for names below the domain, IP literals and localhost only when listed literally.
+bool host_allowed(const std::string& host, const std::vector<std::string>& patterns)
+{
+    for (const auto& pat : patterns) {
+        if (pat == host) return true;
+        if (pat.starts_with("*.") && !is_ip_literal(host) && host != "localhost" &&
+            host.size() > pat.size() - 1 && host.ends_with(pat.substr(1)))
+            return true;
+    }
+    return false;
+}
+
+/// rest_url and rest_token_file (account discovery): both or neither; the REST token goes only to
+/// a host in allowed_hosts, so rest_url must name one.
+void read_rest_keys(context& c, section& s, platform& p)
+{
+    const bool allow_http = p.allow_http;
+    s.str("rest_url", p.rest_url, [allow_http](const std::string& v) {
+        if (auto msg = check_https_url(v, allow_http); !msg.empty()) return msg;
+        auto rest = std::string_view(v).substr(v.find("://") + 3);
+        auto slash = rest.find_first_of("/?#");
+        if (slash != std::string_view::npos && rest.substr(slash) != "/")
+            return std::string("expected the site's base URL without a path, such as \"https://school.instructure.com\"");
+        return std::string{};
+    });
+    if (s.str("rest_token_file", p.rest_token_file)) p.rest_token_file = c.resolve_path(p.rest_token_file);
+    while (p.rest_url.ends_with('/')) p.rest_url.pop_back();
+    if (!p.rest_url.empty() && p.rest_token_file.empty())
+        s.problem_here("rest_token_file", "is required with rest_url: the file holding a Canvas REST API access "
+                                          "token (a separate credential from the LTI key)");
+    if (p.rest_url.empty() && !p.rest_token_file.empty())
+        s.problem_here("rest_url", "is required with rest_token_file: the Canvas REST API base URL, such as "
+                                   "\"https://school.instructure.com\"");
+    std::string scheme, host;
+    if (!p.rest_url.empty() && split_url(p.rest_url, scheme, host) && !host_allowed(host, p.allowed_hosts))
+        s.problem_here("rest_url", "host \"" + host + "\" is not in allowed_hosts; the REST token is sent only to "
+                                   "allowed hosts, so add it there");
+}
+
 void read_platforms(context& c, const toml::table& root, config& cfg)
 {
     const toml::node* node = root.get("platforms");
@@ -782,6 +822,7 @@ void read_platforms(context& c, const toml::table& root, config& cfg)
         }
         s.str("budget", p.budget, check_name);
         if (s.str("ca_file", p.ca_file)) p.ca_file = c.resolve_path(p.ca_file);
+        read_rest_keys(c, s, p);
         s.finish();
         c.platform_where.push_back(s.where());
         cfg.platforms.push_back(std::move(p));
@@ -814,6 +855,97 @@ void read_budgets(context& c, const toml::table& root, config& cfg)
         s.finish();
         c.budget_where.push_back(s.where());
         cfg.budgets.push_back(std::move(b));
+    }
+}
+
+/// An identifier given as a TOML integer or string (Canvas ids: `account = 1` or "sis_account_id:X").
+bool read_id(section& s, std::string_view key, std::string& out, bool required)
+{
+    auto v = s.lookup(key);
+    if (!v) {
+        if (required) s.problem_here(key, "is required (a Canvas id such as 1, or \"sis_account_id:…\")");
+        return false;
+    }
+    std::string value;
+    if (v->node != nullptr && v->node->is_integer()) {
+        value = std::to_string(v->node->as_integer()->get());
+    } else if (v->node != nullptr && v->node->is_string()) {
+        value = v->node->as_string()->get();
+    } else if (v->node == nullptr) {
+        value = v->env_text;
+    } else {
+        s.problem(*v, key, "expected a Canvas id (an integer, or a string such as \"sis_account_id:X\"), got " +
+                               s.got(*v));
+        return false;
+    }
+    const bool ok = !value.empty() && value.size() <= 255 &&
+                    std::none_of(value.begin(), value.end(), [](unsigned char ch) { return ch <= ' ' || ch == 0x7f; });
+    if (!ok || (value.front() == '-')) {
+        s.problem(*v, key, "expected a Canvas id (digits, or \"sis_…_id:VALUE\" without blanks), got " + s.got(*v));
+        return false;
+    }
+    out = std::move(value);
+    return true;
+}
+
+void read_discovery(context& c, const toml::table& root, config& cfg)
+{
+    const toml::node* node = root.get("discovery");
+    if (node == nullptr) return;
+    const toml::array* arr = node->as_array();
+    if (arr == nullptr || !arr->is_array_of_tables()) {
+        c.add(c.at(node->source()), "discovery", "expected [[discovery]] tables, got " + describe(*node));
+        return;
+    }
+    static const std::vector<std::string> known_states{"created", "claimed", "available", "completed", "deleted"};
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+        const toml::table* tbl = arr->get(i)->as_table();
+        discovery_entry d;
+        section s(c, tbl, "discovery[" + std::to_string(i) + "]", "");
+        s.str("platform", d.platform, check_name, true);
+        read_id(s, "account", d.account, true);
+        read_id(s, "term", d.term, false);
+        std::vector<std::string> states;
+        if (s.strings("states", states)) {
+            bool ok = !states.empty();
+            if (!ok) s.problem_here("states", "must list at least one Canvas course state (default [\"available\"])");
+            for (const auto& st : states) {
+                if (std::find(known_states.begin(), known_states.end(), st) == known_states.end()) {
+                    s.problem_here("states", "expected Canvas course states (created, claimed, available, completed, "
+                                             "deleted), got \"" + st + "\"");
+                    ok = false;
+                }
+            }
+            std::sort(states.begin(), states.end());
+            states.erase(std::unique(states.begin(), states.end()), states.end());
+            if (ok) d.states = std::move(states);
+        }
+        s.boolean("subaccounts", d.subaccounts);
+        s.boolean("from_report", d.from_report);
+        s.dur("interval", d.interval, std::chrono::minutes(1));
+        s.dur("recheck_after", d.recheck_after, std::chrono::minutes(1));
+        s.finish();
+        const std::string where = s.where();
+        const std::string label = "discovery[" + std::to_string(i) + "]";
+        if (!d.platform.empty()) {
+            const platform* p = cfg.find_platform(d.platform);
+            if (p == nullptr) {
+                c.add(where, label + ".platform", "names the platform \"" + d.platform + "\", but no [[platforms]] has that name");
+            } else if (p->rest_url.empty() || p->rest_token_file.empty()) {
+                c.add(where, label + ".platform",
+                      "platform " + p->name + " has no rest_url and rest_token_file; discovery needs a Canvas REST API "
+                      "token of its own (the LTI key does not work for the REST API)");
+            } else if (!p->nrps) {
+                c.add(where, label + ".platform",
+                      "platform " + p->name + " has nrps = false; discovered courses are synced through NRPS");
+            }
+        }
+        for (const auto& other : cfg.discovery) {
+            if (other.platform == d.platform && other.account == d.account && other.term == d.term && !d.account.empty())
+                c.add(where, label + ".account", "account " + d.account + " of platform " + d.platform +
+                                                     " is listed twice (with the same term)");
+        }
+        cfg.discovery.push_back(std::move(d));
     }
 }
 
@@ -866,6 +998,8 @@ result<config, problems> load_table(context& c, const toml::table& root)
     top.mark_known("budgets");
     read_budgets(c, root, cfg);
     read_platforms(c, root, cfg);
+    top.mark_known("discovery");
+    read_discovery(c, root, cfg);
     cross_check(c, cfg);
     top.finish();
     if (!c.out.list.empty()) return c.out;
@@ -973,6 +1107,13 @@ std::vector<std::string> restart_only_changes(const config& a, const config& b)
                  u.checkpoints, u.sync_requests))
         out.emplace_back("kafka.topics");
     if (x.properties != y.properties) out.emplace_back("kafka.properties");
+    // Account discovery runs on the configuration the daemon started with.
+    if (a.discovery != b.discovery) out.emplace_back("discovery");
+    for (const auto& p : b.platforms) {
+        const platform* before = a.find_platform(p.name);
+        if (before != nullptr && (before->rest_url != p.rest_url || before->rest_token_file != p.rest_token_file))
+            out.emplace_back("platforms[" + p.name + "].rest_url/rest_token_file");
+    }
     return out;
 }
 

@@ -298,7 +298,7 @@ awaitable<result<roster, fetch_error>> engine::fetch(std::string platform_name, 
     if (!first) co_return fail(first.error(), "memberships URL is not an absolute http(s) URL");
     if (auto ec = http::check_url(*first, policy)) co_return fail(ec, "memberships URL host " + first->host);
 
-    std::string next = with_limit(*first, cfg.sync.page_size);
+    std::string next = with_limit(*first, fo.limit.value_or(cfg.sync.page_size));
     if (fo.role) next = with_role(next, *fo.role);
     throttle::budget& budget = s.budget_for(cfg, *p, first->host);
     const auto creds = s.credentials_for(*sn, *p);
@@ -457,8 +457,12 @@ awaitable<result<roster, fetch_error>> engine::fetch(std::string platform_name, 
             if (!abs) co_return fail(abs.error(), "rel=\"next\" on page " + std::to_string(out.pages));
             next = *abs;
         }
+        if (fo.max_pages > 0 && out.pages >= fo.max_pages && !next.empty()) {
+            out.partial = true;
+            break;
+        }
     }
-    if (s.m_passes != nullptr) s.m_passes->with({"complete"}).Increment();
+    if (s.m_passes != nullptr) s.m_passes->with({out.partial ? "partial" : "complete"}).Increment();
     co_return out;
 }
 

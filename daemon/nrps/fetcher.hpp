@@ -53,6 +53,7 @@ struct roster {
     int duplicates = 0;                       ///< members seen on more than one page
     int retries = 0;                          ///< pages retried (5xx, resets, malformed, token)
     int throttle_waits = 0;                   ///< rejections by the platform's throttle
+    bool partial = false;                     ///< stopped at fetch_options::max_pages with pages left (a probe)
 };
 
 struct progress {
@@ -66,6 +67,11 @@ struct fetch_options {
     std::optional<std::string> role;          ///< full role URI filter
     throttle::priority priority = throttle::priority::fresh;
     std::function<void(const progress&)> on_page;  ///< called after every page (CLI progress)
+    /// A probe (account discovery learns a course's context from its first page): the page size
+    /// instead of sync.page_size, and a stop after this many pages (0: every page). A pass that
+    /// stops early is marked `partial` and counted as result="partial"; never diff one.
+    std::optional<int> limit;
+    int max_pages = 0;
 };
 
 struct fetch_limits {

@@ -136,6 +136,8 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         int running = 0;
         bool snapshotting = false;
         std::int64_t produced_end = 0;   // one past the last change this instance saw acknowledged
+        steady::time_point assigned_at = steady::now();
+        steady::time_point slow_reported{};
     };
 
     impl(net::io_context& ioc, const config::config& c, nrps::engine& e, metrics::registry& m, pipeline_options o)
@@ -180,6 +182,10 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
           latency(m.histogram("rostersync_event_latency_seconds",
                               "From a CourseSeen's arrival to the acknowledgement of the pass it caused.",
                               {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600})),
+          backpressure(m.gauge("rostersync_backpressure",
+                               "1 while a bounded queue is full and its consumer is held back (ingest: forwards in "
+                               "flight; requests: requests waiting for a restore).",
+                               {"queue"})),
           producing_stopped(m.gauge("rostersync_producing_stopped",
                                     "1 while production to a topic is stopped because its partition count changed.",
                                     {"topic"}))
@@ -206,6 +212,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     std::map<std::string, int> running_per_budget;
     int running_total = 0;
     int ingest_in_flight = 0;
+    static constexpr int max_ingest_in_flight = 10'000;  // forwards not yet acknowledged: then ingest stops polling
     bool stopping = false;
     bool fold_stopped = false;  // the fold runs on while stopping, until the last snapshot
     std::atomic<bool> started{false};
@@ -249,6 +256,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     metrics::family<prometheus::Gauge>& lag_gauge;
     metrics::family<prometheus::Gauge>& checkpoint_age;
     metrics::family<prometheus::Histogram>& latency;
+    metrics::family<prometheus::Gauge>& backpressure;
     metrics::family<prometheus::Gauge>& producing_stopped;
 
     const config::topic_names& topics() const { return cfg.kafka.topics; }
@@ -438,7 +446,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         while (!stopping) {
             beat(0);
             int n = 0;
-            while (n < 500 && ingest_in_flight < 10'000) {
+            while (n < 500 && ingest_in_flight < max_ingest_in_flight) {
                 auto m = ingest->poll(0ms);
                 if (!m) {
                     lg.warning("ingest consumer error", {{"error", m.error().message()}});
@@ -669,10 +677,18 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         if (!assign.empty()) {
             (*c)->assign(assign);
             const auto deadline = steady::now() + timeout;
+            auto next_report = steady::now() + 10s;
             while (!open.empty()) {
                 if (steady::now() > deadline) {
                     out.error = "the table did not load within the restore timeout";
                     return out;
+                }
+                if (steady::now() > next_report) {
+                    std::string waiting;
+                    for (const auto& t : open) waiting += (waiting.empty() ? "" : ",") + t;
+                    lg.warning("restore is slow: still reading to the end of", {{"partition", p}, {"topics", waiting},
+                                                                                {"rows", rows.size()}});
+                    next_report = steady::now() + 10s;
                 }
                 kafka::message_ptr m(rd_kafka_consumer_poll((*c)->native(), 200));
                 if (!m) continue;
@@ -1404,6 +1420,14 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             std::chrono::duration_cast<sys_clock::duration>(cfg.sync.resync_interval) / 10);
         for (const auto& [p, sp] : parts) {
             (sp->ph == phase::live ? live : restoring) += 1;
+            if (sp->ph != phase::live && steady::now() - sp->assigned_at > 15s &&
+                steady::now() - sp->slow_reported > 15s) {
+                sp->slow_reported = steady::now();
+                lg.warning("a partition is still not live", {{"partition", p},
+                                                             {"phase", sp->ph == phase::restoring ? "restoring" : "replaying"},
+                                                             {"position", sp->state.position()},
+                                                             {"replay_target", sp->replay_target}});
+            }
             members += sp->state.memberships();
             oldest = std::max(oldest, std::chrono::duration<double>(now - sp->last_checkpoint).count());
             std::int64_t lo = 0, hi = 0;
@@ -1431,6 +1455,10 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         partitions_gauge.with({"live"}).Set(static_cast<double>(live));
         checkpoint_age.get().Set(oldest);
         lag_gauge.with({"state"}).Set(static_cast<double>(state_lag));
+        backpressure.with({"ingest"}).Set(ingest_in_flight >= max_ingest_in_flight ? 1 : 0);
+        bool paused = false;
+        for (const auto& [p, sp] : parts) paused |= sp->paused;
+        backpressure.with({"requests"}).Set(paused ? 1 : 0);
     }
 
     awaitable<void> housekeeping_loop()

@@ -75,14 +75,20 @@ protected:
         const auto since = pipeline_env::now_text();
         for (const auto& c : courses) env_->publish_seen(c);
         for (const auto& c : courses)
-            ASSERT_TRUE(env_->wait_pass_after(c, since, timeout)) << c.context_key() << "\n" << log_text();
+            ASSERT_TRUE(env_->wait_pass_after(c, since, timeout))
+                << c.context_key() << " since " << since << ": "
+                << json::serialize(env_->context_state(c).value_or(json::object{})) << " " << env_->last_admin_answer()
+                << "\n" << log_text();
     }
 
     std::string log_text()
     {
         std::string out;
         for (auto& d : env_->daemons())
-            if (d->process) out += "---- " + d->name + "\n" + d->process->log_text();
+            if (d->process) {
+                d->process->wait_for_log("(drain what is there)", std::chrono::milliseconds(200));
+                out += "---- " + d->name + "\n" + d->process->log_text();
+            }
         return out;
     }
 };

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 namespace {
@@ -39,6 +40,13 @@ Options:
   --retry-after SECONDS     send Retry-After with rejections
   --token-cost              token requests cost +200 in the client's bucket
   --seconds-per-cost S      reply latency per unit of throttle cost (default 0)
+  Canvas REST API (account discovery):
+  --rest-token TOKEN[@ACCOUNT] a REST API token whose user administers ACCOUNT (default 1, the
+                            root) and may list courses and run reports (repeatable)
+  --sub-accounts N          spread the generated courses over the root and N sub-accounts
+  --not-installed-every N   every Nth generated course lacks the tool (for every --client)
+  --report-polls N          polls a provisioning report answers "running" (default 3)
+  --files-host NAME         serve report files from this --host (default: the API host)
   -h, --help                this text
 
 Prints its base URLs, then "ready"; SIGTERM or SIGINT stops it (exit 0).
@@ -67,7 +75,8 @@ int main(int argc, char** argv)
 {
     server_options opts;
     opts.sim.hosts.clear();
-    int courses = 3, course_size = 30, groups = 0;
+    int courses = 3, course_size = 30, groups = 0, sub_accounts = 0, not_installed_every = 0;
+    std::vector<rest_token> rest_tokens;
     std::vector<client_registration> clients;
     privacy level = privacy::everything;
     try {
@@ -130,6 +139,19 @@ int main(int argc, char** argv)
                 opts.sim.throttle.token_requests_cost = true;
             } else if (a == "--seconds-per-cost") {
                 opts.sim.throttle.seconds_per_cost = std::stod(value());
+            } else if (a == "--rest-token") {
+                auto v = value();
+                auto at = v.find('@');
+                rest_tokens.push_back({.token = v.substr(0, at),
+                                       .account = at == std::string::npos ? 1 : std::stoull(v.substr(at + 1))});
+            } else if (a == "--sub-accounts") {
+                sub_accounts = std::stoi(value());
+            } else if (a == "--not-installed-every") {
+                not_installed_every = std::stoi(value());
+            } else if (a == "--report-polls") {
+                opts.sim.rest.report_polls = std::stoi(value());
+            } else if (a == "--files-host") {
+                opts.sim.rest.files_host = value();
             } else {
                 throw std::runtime_error("unknown argument \"" + a + "\"");
             }
@@ -157,16 +179,25 @@ int main(int argc, char** argv)
         return 1;
     }
     auto listing = sim.call([&](sim_core& core) {
-        for (auto& c : clients) {
-            c.level = level;
-            core.register_client(std::move(c));
-        }
+        std::vector<std::uint64_t> accounts{1};
+        for (int i = 0; i < sub_accounts; ++i)
+            accounts.push_back(core.state().w.add_account(accounts[static_cast<std::size_t>(i) / 2], "Sub-account " + std::to_string(i + 1)).id);
+        std::set<std::uint64_t> without_tool;
         std::vector<std::pair<std::uint64_t, std::string>> out;
         for (int i = 0; i < courses; ++i) {
-            auto& c = core.state().w.add_course({.size = course_size});
+            auto& c = core.state().w.add_course({.size = course_size, .account_id = accounts[static_cast<std::size_t>(i) % accounts.size()]});
+            const bool missing = not_installed_every > 0 && i % not_installed_every == not_installed_every - 1;
+            if (missing) without_tool.insert(c.id);
             out.emplace_back(c.id, "course " + std::to_string(c.id) + " (" + std::to_string(c.members.size()) +
-                                       " members, context " + c.context_id + ")");
+                                       " members, account " + std::to_string(c.account_id) + ", context " + c.context_id +
+                                       (missing ? ", tool not installed" : "") + ")");
         }
+        for (auto& c : clients) {
+            c.level = level;
+            c.not_installed = without_tool;
+            core.register_client(std::move(c));
+        }
+        for (auto& t : rest_tokens) core.register_rest_token(std::move(t));
         for (int i = 0; i < groups; ++i) {
             auto& g = core.state().w.add_group(5);
             out.emplace_back(g.id, "group " + std::to_string(g.id));
@@ -187,6 +218,9 @@ int main(int argc, char** argv)
         std::cout << "  " << text << ": " << sim.base_url(first) << "/api/lti/" << (group ? "groups/" : "courses/")
                   << id << "/names_and_roles\n";
     }
+    if (!rest_tokens.empty())
+        std::cout << "  REST API: " << sim.base_url(first) << "/api/v1/accounts/1/courses (rest_url = \""
+                  << sim.base_url(first) << "\")\n";
     std::cout << "  control: " << sim.base_url(first) << "/_sim/state\n";
     std::cout << "ready" << std::endl;
 

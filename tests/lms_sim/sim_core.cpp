@@ -167,6 +167,12 @@ void sim_core::register_client(client_registration c)
     state_.clients[id] = std::move(c);
 }
 
+void sim_core::register_rest_token(rest_token t)
+{
+    auto token = t.token;
+    state_.rest_tokens[token] = std::move(t);
+}
+
 const host_config* sim_core::find_host(std::string_view host_header) const
 {
     auto name = strip_port(host_header);
@@ -217,6 +223,7 @@ sim_response sim_core::handle(const sim_request& req, double now)
     rec.method = req.method;
     rec.host = req.host;
     rec.target = req.target;
+    rec.authorized = !req.authorization.empty();
     auto q = req.target.find('?');
     std::string path = req.target.substr(0, q);
 
@@ -238,6 +245,12 @@ sim_response sim_core::handle(const sim_request& req, double now)
     } else if (path.starts_with("/api/lti/")) {
         rec.route = "nrps";
         r = handle_nrps(req, rec, now);
+    } else if (path.starts_with("/api/v1/")) {
+        rec.route = "rest";
+        r = handle_rest(req, rec, now);
+    } else if (path.starts_with("/files/") || path.starts_with("/_files/")) {
+        rec.route = "file";
+        r = handle_file(req, rec);
     } else {
         rec.route = "other";
         r = json_response(404, generic_404());
@@ -602,7 +615,10 @@ sim_response sim_core::handle_control(const sim_request& req, request_record&, d
                             {"title", c.title},
                             {"members", c.members.size()},
                             {"deleted", c.deleted},
-                            {"resource_links", std::move(links)}};
+                            {"resource_links", std::move(links)},
+                            {"account_id", c.account_id},
+                            {"term_id", c.term_id},
+                            {"state", c.state}};
     };
     const std::string& m = req.method;
 
@@ -633,7 +649,15 @@ sim_response sim_core::handle_control(const sim_request& req, request_record&, d
             {"token_requests", token_requests},
             {"pages", pages},
             {"rejections", rejections},
-            {"faults_pending", state_.faults.size()}}));
+            {"faults_pending", state_.faults.size()},
+            {"accounts", [&] {
+                 json::array a;
+                 for (const auto& [id, acc] : state_.w.accounts())
+                     a.push_back(json::object{{"id", id}, {"parent", acc.parent}, {"name", acc.name}});
+                 return a;
+             }()},
+            {"reports", state_.reports.size()},
+            {"rest_tokens", state_.rest_tokens.size()}}));
     }
     if (path == "/_sim/requests" && m == "GET") {
         json::array out;
@@ -642,7 +666,8 @@ sim_response sim_core::handle_control(const sim_request& req, request_record&, d
                                        {"target", r.target}, {"route", r.route}, {"status", r.status},
                                        {"client_id", r.client_id}, {"context", r.context}, {"page", r.page},
                                        {"members", r.members}, {"cost", r.cost}, {"remaining", r.remaining},
-                                       {"throttled", r.throttled}, {"fault", r.fault}});
+                                       {"throttled", r.throttled}, {"fault", r.fault},
+                                       {"authorized", r.authorized}});
         }
         return json_response(200, json::serialize(out));
     }
@@ -666,6 +691,21 @@ sim_response sim_core::handle_control(const sim_request& req, request_record&, d
     if (path == "/_sim/faults" && m == "DELETE") {
         state_.faults.clear();
         return json_response(200, "{}");
+    }
+    if (path == "/_sim/rest_tokens" && m == "POST") {
+        rest_token t{.token = str("token"),
+                     .account = static_cast<std::uint64_t>(num("account", 1)),
+                     .list_courses = flag("list_courses", true),
+                     .run_reports = flag("run_reports", true)};
+        if (t.token.empty()) return json_response(400, R"({"error":"token is required"})");
+        register_rest_token(std::move(t));
+        return json_response(200, "{}");
+    }
+    if (path == "/_sim/accounts" && m == "POST") {
+        auto parent = static_cast<std::uint64_t>(num("parent", 1));
+        if (state_.w.find_account(parent) == nullptr) return json_response(400, R"({"error":"no such parent account"})");
+        auto& a = state_.w.add_account(parent, str("name", "Sub-account"));
+        return json_response(200, json::serialize(json::object{{"id", a.id}, {"parent", a.parent}, {"name", a.name}}));
     }
     if (path == "/_sim/clients" && m == "POST") {
         client_registration c;
@@ -702,6 +742,11 @@ sim_response sim_core::handle_control(const sim_request& req, request_record&, d
         spec.test_student = flag("test_student", spec.test_student);
         spec.missing_name_share = num("missing_name_share", spec.missing_name_share);
         spec.missing_email_share = num("missing_email_share", spec.missing_email_share);
+        spec.account_id = static_cast<std::uint64_t>(num("account_id", 1));
+        spec.term_id = static_cast<std::uint64_t>(num("term_id", 1));
+        spec.state = str("state", "available");
+        spec.title = str("title");
+        if (state_.w.find_account(spec.account_id) == nullptr) return json_response(400, R"({"error":"no such account"})");
         return json_response(200, json::serialize(context_json(state_.w.add_course(spec))));
     }
     // /_sim/courses/{id}/{action}

@@ -60,11 +60,52 @@ struct throttle_options {
     double seconds_per_cost = 0;      ///< real reply latency per unit of cost (0: instant)
 };
 
+/// The Canvas REST API side (account discovery): courses list, accounts, provisioning reports.
+struct rest_api_options {
+    int default_per_page = 10;       ///< Canvas's api_per_page
+    int max_per_page = 100;          ///< Canvas's api_max_per_page
+    int report_polls = 3;            ///< status polls a report answers created/running before it completes
+    bool fail_reports = false;       ///< reports end in "error" instead
+    std::string files_host;          ///< host of report files (public_url); empty: the API host
+    double page_base_cost = 0.1;     ///< throttle cost of a REST call: base + per course listed
+    double course_cost = 0.002;
+};
+
 struct sim_options {
     std::vector<host_config> hosts{{.name = "canvas.test"}};
     std::uint64_t seed = 1;
     int token_ttl_seconds = 3600;
     throttle_options throttle;
+    rest_api_options rest;
+};
+
+/// A Canvas REST API access token (a user's, or one issued through a REST developer key) and
+/// what its user may do: administer `account` (and so its sub-accounts), with two permissions.
+/// It does not work for LTI services, and LTI Advantage tokens do not work here.
+struct rest_token {
+    std::string token;
+    std::uint64_t account = 1;
+    bool list_courses = true;        ///< "Courses - view list" (read_course_list)
+    bool run_reports = true;         ///< "Reports - manage" (read_reports)
+};
+
+/// An account report (provisioning_csv, courses) and its file once complete.
+struct sim_report {
+    std::uint64_t id = 0;
+    std::uint64_t account = 0;
+    std::string token;
+    std::optional<std::uint64_t> term;
+    bool include_deleted = false;
+    int polls_left = 0;
+    std::string status = "created";
+    std::uint64_t file_id = 0;       ///< set when complete
+};
+
+struct sim_file {
+    std::string content;
+    std::string content_type = "text/csv";
+    std::string name;
+    std::string verifier;            ///< signs its download and public URLs
 };
 
 /// A tool registered on the platform (a developer key with its deployment).
@@ -94,7 +135,7 @@ struct fault {
         foreign_next,  ///< rel="next" points at another host
     };
     kind what = kind::status;
-    std::string route = "nrps";  ///< "nrps" or "token"
+    std::string route = "nrps";  ///< "nrps", "token" or "rest" (every /api/v1 call)
     std::uint64_t context = 0;   ///< 0: any
     int page = 0;                ///< 0: any
     int status = 500;
@@ -114,7 +155,7 @@ struct request_record {
     std::string method;
     std::string host;
     std::string target;
-    std::string route;      ///< "token", "nrps", "control", "other"
+    std::string route;      ///< "token", "nrps", "rest", "file", "control", "other"
     int status = 0;
     std::string client_id;
     std::uint64_t context = 0;
@@ -124,6 +165,7 @@ struct request_record {
     double remaining = -1;  ///< X-Rate-Limit-Remaining sent (-1: none)
     bool throttled = false;
     std::string fault;      ///< the fault applied, if any
+    bool authorized = false;  ///< the request carried an Authorization header (where tokens went)
 };
 
 struct sim_request {
@@ -160,6 +202,9 @@ struct sim_state {
     std::map<std::string, canvas_bucket> buckets;  ///< "<client_id>|<cluster>"
     std::vector<fault> faults;
     std::vector<request_record> log;
+    std::map<std::string, rest_token> rest_tokens;
+    std::map<std::uint64_t, sim_report> reports;
+    std::map<std::uint64_t, sim_file> files;
 };
 
 class sim_core {
@@ -167,6 +212,7 @@ public:
     explicit sim_core(sim_options opts);
 
     void register_client(client_registration c);
+    void register_rest_token(rest_token t);
 
     /// Handles one request arriving at `now`. Apply the plan's delay, then call complete().
     sim_response handle(const sim_request& req, double now);
@@ -182,6 +228,10 @@ private:
     sim_response handle_token(const sim_request& req, request_record& rec, double now);
     sim_response handle_nrps(const sim_request& req, request_record& rec, double now);
     sim_response handle_control(const sim_request& req, request_record& rec, double now);
+    sim_response handle_rest(const sim_request& req, request_record& rec, double now);   // rest_api.cpp
+    sim_response handle_file(const sim_request& req, request_record& rec);                // rest_api.cpp
+    std::string render_report(const sim_report& r, const std::string& origin) const;
+    std::string provisioning_csv(const sim_report& r) const;
     std::optional<fault> take_fault(std::string_view route, std::uint64_t context, int page);
     sim_response reject(request_record& rec);
 
@@ -189,6 +239,8 @@ private:
     sim_state state_;
     double extra_delay_ = 0;  // a slow fault's delay, added to whatever this request answers
     bool truncate_ = false;   // a truncate fault: whatever this request answers is cut short
+    std::uint64_t next_report_ = 7001;
+    std::uint64_t next_file_ = 90001;
 };
 
 /// Splits "a=1&b=x%20y" into decoded pairs, in order ('+' is a space).

@@ -110,7 +110,10 @@ context& world::add_course(const course_spec& spec)
     c.id = next_course_++;
     c.context_id = hex(40);
     c.label = "C" + std::to_string(c.id);
-    c.title = "Course " + std::to_string(c.id);
+    c.title = spec.title.empty() ? "Course " + std::to_string(c.id) : spec.title;
+    c.account_id = spec.account_id;
+    c.term_id = spec.term_id;
+    c.state = spec.state;
     c.resource_links.insert(hex(8) + "-" + hex(4) + "-" + hex(4) + "-" + hex(4) + "-" + hex(12));
     std::uniform_real_distribution<double> u(0, 1);
     for (int i = 0; i < spec.size; ++i) {
@@ -243,9 +246,35 @@ void world::deactivate(std::uint64_t id, const std::string& user_id, bool group)
     }
 }
 
+account& world::add_account(std::uint64_t parent, std::string name)
+{
+    const auto id = next_account_++;
+    return accounts_[id] = account{.id = id, .parent = parent, .name = std::move(name)};
+}
+
+const account* world::find_account(std::uint64_t id) const
+{
+    auto it = accounts_.find(id);
+    return it == accounts_.end() ? nullptr : &it->second;
+}
+
+std::set<std::uint64_t> world::account_tree(std::uint64_t id) const
+{
+    std::set<std::uint64_t> out;
+    if (!accounts_.count(id)) return out;
+    out.insert(id);
+    // Parents have smaller ids than their children, so one ordered sweep finds every descendant.
+    for (const auto& [aid, a] : accounts_)
+        if (out.count(a.parent)) out.insert(aid);
+    return out;
+}
+
 void world::remove_context(std::uint64_t id, bool group)
 {
-    if (context* c = find(group, id)) c->deleted = true;
+    if (context* c = find(group, id)) {
+        c->deleted = true;
+        if (!group) c->state = "deleted";
+    }
 }
 
 }  // namespace rostersync::lms_sim

@@ -57,6 +57,18 @@ struct context {
     std::uint64_t seq = 0;
     std::map<std::string, std::uint64_t> changed_at;
     std::set<std::string> inactive;           ///< user_ids reported "Inactive" in spec mode
+
+    // Courses only, for the REST API and the provisioning report (account discovery).
+    std::uint64_t account_id = 1;             ///< the (sub-)account the course belongs to
+    std::uint64_t term_id = 1;                ///< enrollment term
+    std::string state = "available";          ///< Canvas workflow_state: created, claimed, available, completed, deleted
+};
+
+/// A Canvas account: the root (id 1, parent 0) or a sub-account.
+struct account {
+    std::uint64_t id = 0;
+    std::uint64_t parent = 0;
+    std::string name;
 };
 
 /// The role URIs Canvas reports for a member (union, de-duplicated, in a stable order).
@@ -71,6 +83,10 @@ struct course_spec {
     bool test_student = true;
     double missing_name_share = 0.02;
     double missing_email_share = 0.05;
+    std::uint64_t account_id = 1;             ///< must exist (world::add_account); 1 is the root account
+    std::uint64_t term_id = 1;
+    std::string state = "available";
+    std::string title;                        ///< empty: "Course <id>"
 };
 
 struct churn_spec {
@@ -111,6 +127,13 @@ public:
 
     const std::map<std::uint64_t, context>& courses() const { return courses_; }
 
+    /// Adds a sub-account of `parent` (the root account, id 1, always exists).
+    account& add_account(std::uint64_t parent, std::string name);
+    const account* find_account(std::uint64_t id) const;
+    /// The account and every account below it.
+    std::set<std::uint64_t> account_tree(std::uint64_t id) const;
+    const std::map<std::uint64_t, account>& accounts() const { return accounts_; }
+
 private:
     person make_person(bool missing_name, bool missing_email);
     std::string hex(std::size_t n);
@@ -122,6 +145,8 @@ private:
     std::uint64_t next_group_ = 500;
     std::map<std::uint64_t, context> courses_;
     std::map<std::uint64_t, context> groups_;
+    std::map<std::uint64_t, account> accounts_{{1, account{.id = 1, .parent = 0, .name = "Root account"}}};
+    std::uint64_t next_account_ = 2;
 };
 
 }  // namespace rostersync::lms_sim

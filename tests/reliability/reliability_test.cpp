@@ -14,6 +14,8 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <random>
 #include <thread>
@@ -53,7 +55,10 @@ protected:
         const auto since = pipeline_env::now_text();
         for (const auto& c : courses) env_->publish_seen(c);
         for (const auto& c : courses)
-            ASSERT_TRUE(env_->wait_pass_after(c, since, timeout)) << c.context_key() << "\n" << log_text();
+            ASSERT_TRUE(env_->wait_pass_after(c, since, timeout))
+                << c.context_key() << " since " << since << ": "
+                << json::serialize(env_->context_state(c).value_or(json::object{})) << " " << env_->last_admin_answer()
+                << "\n" << log_text();
     }
 
     /// Waits until a pass that started at or after `since` ended (whatever its outcome).
@@ -76,7 +81,10 @@ protected:
     {
         std::string out;
         for (auto& d : env_->daemons())
-            if (d->process) out += "---- " + d->name + "\n" + d->process->log_text();
+            if (d->process) {
+                d->process->wait_for_log("(drain what is there)", std::chrono::milliseconds(200));
+                out += "---- " + d->name + "\n" + d->process->log_text();
+            }
         return out.size() > 200'000 ? out.substr(out.size() - 200'000) : out;
     }
 
@@ -333,6 +341,64 @@ TEST_F(Reliability, BrokerFaultsAreRecoveredFromWithNothingLostOrReordered)
         }
     }
     EXPECT_FALSE(d.process->wait_exit(0ms)) << "still running";
+}
+
+/// Resident memory (kB) and open descriptors of a process.
+std::pair<long, long> resources(pid_t pid)
+{
+    long rss = 0;
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.starts_with("VmRSS:")) rss = std::atol(line.c_str() + 6);
+    long fds = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++fds;
+    return {rss, fds};
+}
+
+TEST_F(Reliability, SoakMemoryAndDescriptorsStayFlat)
+{
+    const char* seconds = std::getenv("ROSTERSYNC_SOAK_SECONDS");
+    if (seconds == nullptr) GTEST_SKIP() << "a soak test: set ROSTERSYNC_SOAK_SECONDS (ctest -L soak)";
+    const auto length = std::chrono::seconds(std::max(60, std::atoi(seconds)));
+    env_ = std::make_unique<pipeline_env>();
+    std::vector<sim_course> courses;
+    for (int i = 0; i < 10; ++i) courses.push_back(env_->add_course(i % 2 ? "a.school.test" : "b.school.test", 30 + 20 * i));
+    auto& d = env_->start_daemon();
+    std::mt19937 rng(42);
+    std::vector<std::pair<long, long>> samples;
+    const auto end = std::chrono::steady_clock::now() + length;
+    auto next_sample = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() < end) {
+        const auto& c = courses[rng() % courses.size()];
+        env_->sim().call([&](lms_sim::sim_core& core) {
+            core.state().w.churn(c.id, {.joins = 2, .drops = 2, .role_changes = 1, .profile_changes = 1});
+        });
+        env_->publish_seen(c, {{"force", true}});
+        env_->wait_changes(env_->record_count("lti.membership-changes"), 2s);
+        if (std::chrono::steady_clock::now() >= next_sample) {
+            samples.push_back(resources(d.process->pid()));
+            next_sample += length / 30;
+        }
+    }
+    ASSERT_GE(samples.size(), 9u);
+    auto avg = [&](std::size_t from, std::size_t to) {
+        double rss = 0, fds = 0;
+        for (auto i = from; i < to; ++i) {
+            rss += static_cast<double>(samples[i].first);
+            fds += static_cast<double>(samples[i].second);
+        }
+        return std::pair{rss / static_cast<double>(to - from), fds / static_cast<double>(to - from)};
+    };
+    const auto third = samples.size() / 3;
+    auto [rss_early, fds_early] = avg(third, 2 * third);   // after warm-up
+    auto [rss_late, fds_late] = avg(2 * third, samples.size());
+    std::cout << "soak: " << samples.size() << " samples; RSS " << rss_early << " kB -> " << rss_late << " kB; fds "
+              << fds_early << " -> " << fds_late << std::endl;
+    EXPECT_LT(rss_late, rss_early * 1.15) << "memory keeps growing";
+    EXPECT_LE(fds_late, fds_early + 5) << "descriptors leak";
+    sync_all(courses);
+    env_->wait_changes(env_->record_count("lti.membership-changes"), 30s);
+    EXPECT_EQ(env_->fold(), truth(courses));
 }
 
 }  // namespace

@@ -320,6 +320,7 @@ std::optional<json::object> pipeline_env::context_state(const sim_course& c)
         if (!d->process || d->process->wait_exit(0ms)) continue;
         auto [status, v] = admin(*d, "GET", target);
         if (status == 200 && v.is_object()) return v.as_object();
+        last_admin_answer_ = d->name + ": " + std::to_string(status) + " " + json::serialize(v);
     }
     return std::nullopt;
 }

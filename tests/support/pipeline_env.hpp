@@ -125,6 +125,8 @@ public:
     std::pair<int, boost::json::value> admin(daemon_instance& d, const std::string& method, const std::string& target);
     /// A context's state from whichever instance owns it.
     std::optional<boost::json::object> context_state(const sim_course& c);
+    /// What the last unsuccessful context_state() heard (for failure messages).
+    const std::string& last_admin_answer() const { return last_admin_answer_; }
     /// Waits until the context finished a pass that started at or after `since` (RFC 3339 text
     /// compare) and is neither running nor waiting for a confirming pass; returns its state.
     std::optional<boost::json::object> wait_pass_after(const sim_course& c, const std::string& since,
@@ -148,6 +150,7 @@ private:
     std::unique_ptr<kafka::consumer> reader_;
     std::vector<change_record> changes_;
     int instance_counter_ = 0;
+    std::string last_admin_answer_;
 };
 
 }  // namespace rostersync::test

@@ -116,9 +116,17 @@ TEST(ConfigLoad, EveryReadmeExampleParses)
 
 TEST(ConfigLoad, ShippedExampleFilesParse)
 {
-    for (const char* f : {"deploy/rostersync.example.toml", "deploy/quickstart.toml"}) {
-        auto cfg = load_file(std::filesystem::path(ROSTERSYNC_SOURCE_DIR) / f, {});
-        EXPECT_TRUE(cfg) << f << "\n" << (cfg ? "" : all_problems(cfg.error()));
+    auto cfg = load_file(std::filesystem::path(ROSTERSYNC_SOURCE_DIR) / "deploy/rostersync.example.toml", {});
+    EXPECT_TRUE(cfg) << (cfg ? "" : all_problems(cfg.error()));
+    // The quick start's template, filled in as deploy/quickstart.sh fills it.
+    auto text = read_text(std::filesystem::path(ROSTERSYNC_SOURCE_DIR) / "deploy/quickstart.toml.in");
+    text = std::regex_replace(text, std::regex("@PORT@"), "8443");
+    text = std::regex_replace(text, std::regex("@WORK@"), "/tmp/rostersync-quickstart");
+    auto quick = load_string(text, "deploy/quickstart.toml.in", {});
+    EXPECT_TRUE(quick) << (quick ? "" : all_problems(quick.error()));
+    if (quick) {
+        EXPECT_EQ(quick->http.resolve.size(), 2u);
+        EXPECT_TRUE(quick->kafka.embedded());
     }
 }
 
@@ -332,6 +340,125 @@ TEST(ConfigLoad, RestartOnlyChangesAreNamed)
     EXPECT_EQ(restart_only_changes(*a, *b), (std::vector<std::string>{"http.listen", "kafka.partitions"}));
     EXPECT_TRUE(restart_only_changes(*a, *a).empty());
 }
+
+// ---- account discovery (issue 9): platforms[].rest_url / rest_token_file and [[discovery]] ----
+
+constexpr const char* rest_platform = R"(
+[[platforms]]
+name = "school"
+issuer = "https://canvas.instructure.com"
+client_id = "10000000000001"
+token_url = "https://sso.canvaslms.com/login/oauth2/token"
+private_key_file = "tool-key.pem"
+allowed_hosts = ["*.instructure.com"]
+rest_url = "https://school.instructure.com/"
+rest_token_file = "canvas-rest.token"
+)";
+
+TEST(ConfigLoad, DiscoveryEntriesWithDefaults)
+{
+    auto cfg = load_string(std::string(rest_platform) + R"(
+[[discovery]]
+platform = "school"
+account = 1
+
+[[discovery]]
+platform = "school"
+account = "sis_account_id:SCIENCES"
+term = 7
+states = ["created", "available", "available"]
+subaccounts = false
+from_report = true
+interval = "6h"
+recheck_after = "1d"
+)", "d.toml", {}, "/etc/rostersync");
+    ASSERT_TRUE(cfg) << all_problems(cfg.error());
+    const auto& p = cfg->platforms.at(0);
+    EXPECT_EQ(p.rest_url, "https://school.instructure.com");  // the trailing slash dropped
+    EXPECT_EQ(p.rest_token_file, "/etc/rostersync/canvas-rest.token");
+    ASSERT_EQ(cfg->discovery.size(), 2u);
+    const auto& a = cfg->discovery[0];
+    EXPECT_EQ(a.platform, "school");
+    EXPECT_EQ(a.account, "1");
+    EXPECT_EQ(a.term, "");
+    EXPECT_EQ(a.states, (std::vector<std::string>{"available"}));
+    EXPECT_TRUE(a.subaccounts);
+    EXPECT_FALSE(a.from_report);
+    EXPECT_EQ(a.interval, 24h);
+    EXPECT_EQ(a.recheck_after, 7 * 24h);
+    const auto& b = cfg->discovery[1];
+    EXPECT_EQ(b.account, "sis_account_id:SCIENCES");
+    EXPECT_EQ(b.term, "7");
+    EXPECT_EQ(b.states, (std::vector<std::string>{"available", "created"}));
+    EXPECT_FALSE(b.subaccounts);
+    EXPECT_TRUE(b.from_report);
+    EXPECT_EQ(b.interval, 6h);
+    EXPECT_EQ(b.recheck_after, 24h);
+}
+
+TEST(ConfigLoad, RestTokenFileFromCredentialsDirectoryAndEnvironment)
+{
+    test::temp_dir creds;
+    creds.write("canvas-rest.token", "t0k3n\n");
+    test::temp_dir conf;
+    auto file = conf.write("rostersync.toml", rest_platform);
+    auto cfg = load_file(file, {{"CREDENTIALS_DIRECTORY", creds.path().string()},
+                                {"ROSTERSYNC_PLATFORMS_SCHOOL_REST_URL", "https://other.instructure.com"}});
+    ASSERT_TRUE(cfg) << all_problems(cfg.error());
+    EXPECT_EQ(cfg->platforms[0].rest_token_file, (creds.path() / "canvas-rest.token").string());
+    EXPECT_EQ(cfg->platforms[0].rest_url, "https://other.instructure.com");
+}
+
+TEST(ConfigLoad, DiscoveryChangesNeedARestart)
+{
+    auto a = load_string(rest_platform, "a", {});
+    auto b = load_string(std::string(rest_platform) + "[[discovery]]\nplatform = \"school\"\naccount = 1\n", "b", {});
+    ASSERT_TRUE(a && b) << (a ? all_problems(b.error()) : all_problems(a.error()));
+    EXPECT_EQ(restart_only_changes(*a, *b), (std::vector<std::string>{"discovery"}));
+    auto c = load_string(std::string(rest_platform) + "[[discovery]]\nplatform = \"school\"\naccount = 1\n", "c",
+                         {{"ROSTERSYNC_PLATFORMS_SCHOOL_REST_TOKEN_FILE", "/run/other.token"}});
+    ASSERT_TRUE(c);
+    EXPECT_EQ(restart_only_changes(*b, *c), (std::vector<std::string>{"platforms[school].rest_url/rest_token_file"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Discovery, ConfigBad, testing::Values(
+    bad_case{"RestUrlNeedsToken", std::string(minimal_platform) + "rest_url = \"https://school.instructure.com\"\n", {},
+             "platforms[school].rest_token_file: is required with rest_url"},
+    bad_case{"RestTokenNeedsUrl", std::string(minimal_platform) + "rest_token_file = \"t\"\n", {},
+             "platforms[school].rest_url: is required with rest_token_file"},
+    bad_case{"RestUrlNotAllowed", std::string(minimal_platform) +
+                 "rest_url = \"https://evil.example\"\nrest_token_file = \"t\"\n", {},
+             "platforms[school].rest_url: host \"evil.example\" is not in allowed_hosts; the REST token is sent only to allowed hosts"},
+    bad_case{"RestUrlWithPath", std::string(minimal_platform) +
+                 "rest_url = \"https://school.instructure.com/api/v1\"\nrest_token_file = \"t\"\n", {},
+             "platforms[school].rest_url: expected the site's base URL without a path"},
+    bad_case{"RestUrlHttp", std::string(minimal_platform) +
+                 "rest_url = \"http://school.instructure.com\"\nrest_token_file = \"t\"\n", {},
+             "platforms[school].rest_url: expected an https URL (plain http needs allow_http = true)"},
+    bad_case{"DiscoveryUnknownPlatform", std::string(rest_platform) + "[[discovery]]\nplatform = \"nope\"\naccount = 1\n", {},
+             "discovery[0].platform: names the platform \"nope\", but no [[platforms]] has that name"},
+    bad_case{"DiscoveryPlatformWithoutRest", std::string(minimal_platform) + "[[discovery]]\nplatform = \"school\"\naccount = 1\n", {},
+             "discovery[0].platform: platform school has no rest_url and rest_token_file"},
+    bad_case{"DiscoveryNeedsAccount", std::string(rest_platform) + "[[discovery]]\nplatform = \"school\"\n", {},
+             "discovery[0].account: is required"},
+    bad_case{"DiscoveryBadAccount", std::string(rest_platform) + "[[discovery]]\nplatform = \"school\"\naccount = \"a b\"\n", {},
+             "discovery[0].account: expected a Canvas id (digits, or \"sis_…_id:VALUE\" without blanks), got the string \"a b\""},
+    bad_case{"DiscoveryAccountAsBool", std::string(rest_platform) + "[[discovery]]\nplatform = \"school\"\naccount = true\n", {},
+             "discovery[0].account: expected a Canvas id (an integer, or a string such as \"sis_account_id:X\"), got true"},
+    bad_case{"DiscoveryBadState", std::string(rest_platform) + "[[discovery]]\nplatform = \"school\"\naccount = 1\nstates = [\"active\"]\n", {},
+             "discovery[0].states: expected Canvas course states (created, claimed, available, completed, deleted), got \"active\""},
+    bad_case{"DiscoveryEmptyStates", std::string(rest_platform) + "[[discovery]]\nplatform = \"school\"\naccount = 1\nstates = []\n", {},
+             "discovery[0].states: must list at least one Canvas course state"},
+    bad_case{"DiscoveryIntervalTooShort", std::string(rest_platform) + "[[discovery]]\nplatform = \"school\"\naccount = 1\ninterval = \"5s\"\n", {},
+             "discovery[0].interval: must be from 1m to 3650d, got \"5s\""},
+    bad_case{"DiscoveryUnknownKey", std::string(rest_platform) + "[[discovery]]\nplatform = \"school\"\naccount = 1\nfrom_reports = true\n", {},
+             "discovery[0].from_reports: unknown key; did you mean \"from_report\"?"},
+    bad_case{"DiscoveryTwice", std::string(rest_platform) + "[[discovery]]\nplatform = \"school\"\naccount = 1\n"
+                                                            "[[discovery]]\nplatform = \"school\"\naccount = 1\n", {},
+             "discovery[1].account: account 1 of platform school is listed twice"},
+    bad_case{"DiscoveryNotTables", "discovery = 1\n" + std::string(rest_platform), {},
+             "discovery: expected [[discovery]] tables, got the integer 1"}),
+    bad_case_name);
 
 }  // namespace
 }  // namespace rostersync::config
