@@ -1669,6 +1669,10 @@ result<std::unique_ptr<pipeline>, start_error> pipeline::create(net::io_context&
         return result<std::unique_ptr<pipeline>, start_error>(
             boost::system::in_place_error, start_error{p->impl_->topic_problems, r.error()});
     }
+    // Connected, topics checked, clients made: ready from here (run() starts the loops at once;
+    // the daemon announces READY=1 right after, and /readyz must agree with it).
+    for (std::size_t i = 0; i < p->impl_->beats.size(); ++i) p->impl_->beat(i);
+    p->impl_->started = true;
     return p;
 }
 
