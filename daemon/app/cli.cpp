@@ -1297,14 +1297,15 @@ int tail(int argc, char** argv)
         std::cerr << "rostersync tail: cannot assign " << topic << ": " << rd_kafka_err2str(err) << "\n";
         return exit_runtime_failure;
     }
-    std::cerr << "rostersync tail: tailing " << topic << " (" << *partitions << " partitions) "
-              << (from_beginning ? "from the beginning" : "from the end: new events only") << std::endl;
-
+    // Handlers first: a signal right after the "tailing" line (which scripts wait for) must
+    // stop cleanly too.
     struct sigaction sa {};
     sa.sa_handler = on_tail_signal;
     sigemptyset(&sa.sa_mask);
     ::sigaction(SIGINT, &sa, nullptr);
     ::sigaction(SIGTERM, &sa, nullptr);
+    std::cerr << "rostersync tail: tailing " << topic << " (" << *partitions << " partitions) "
+              << (from_beginning ? "from the beginning" : "from the end: new events only") << std::endl;
 
     std::uint64_t printed = 0;
     auto last_record = std::chrono::steady_clock::now();
