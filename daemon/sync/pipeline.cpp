@@ -740,6 +740,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     {
         const auto started = steady::now();
         loaded data;
+        if (stopping) co_return;  // assigned while shutting down: the next owner restores it
         for (int attempt = 0;; ++attempt) {
             auto job = to_pool([b = bootstrap, k = cfg.kafka, p = part->id, t = opts.restore_timeout] {
                 return load_partition(b, k, p, t);

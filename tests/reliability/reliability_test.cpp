@@ -395,7 +395,7 @@ TEST_F(Reliability, SoakMemoryAndDescriptorsStayFlat)
             core.state().w.churn(c.id, {.joins = 2, .drops = 2, .role_changes = 1, .profile_changes = 1});
         });
         env_->publish_seen(c, {{"force", true}});
-        env_->wait_changes(env_->record_count("lti.membership-changes"), 2s);
+        env_->wait_changes(env_->record_count("lti.membership-changes"), 2s);  // also reads the daemon's log
         if (std::chrono::steady_clock::now() >= next_sample) {
             samples.push_back(resources(d.process->pid()));
             next_sample += length / 30;

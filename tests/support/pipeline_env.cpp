@@ -182,10 +182,19 @@ int pipeline_env::live_partitions(daemon_instance& d)
     return std::stoi(m[1]);
 }
 
+void pipeline_env::pump_logs()
+{
+    // The daemons write their logs to pipes this process reads only while waiting on them: read
+    // what is there, or a full pipe blocks a daemon's next log line (and with it its pipeline).
+    for (auto& d : daemons_)
+        if (d->process && !d->process->wait_exit(0ms)) d->process->wait_for_log("(pump the log pipe)", 1ms);
+}
+
 bool pipeline_env::wait_live(daemon_instance& d, int n, std::chrono::milliseconds timeout)
 {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
+        pump_logs();
         if (live_partitions(d) == n) return true;
         // A condition polled with a deadline; the metrics are refreshed every half second.
         std::this_thread::sleep_for(100ms);
@@ -263,6 +272,7 @@ const std::vector<change_record>& pipeline_env::wait_changes(std::size_t n, std:
 {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
+        pump_logs();
         // Drain what is there, then stop when enough arrived or the deadline passed.
         for (;;) {
             auto m = reader_->poll(changes_.size() >= n ? 0ms : 100ms);
@@ -331,6 +341,7 @@ std::optional<json::object> pipeline_env::wait_pass_after(const sim_course& c, c
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::optional<json::object> last;
     while (std::chrono::steady_clock::now() < deadline) {
+        pump_logs();
         last = context_state(c);
         if (last) {
             auto start = last->if_contains("last_pass_start");

@@ -125,6 +125,8 @@ public:
     std::pair<int, boost::json::value> admin(daemon_instance& d, const std::string& method, const std::string& target);
     /// A context's state from whichever instance owns it.
     std::optional<boost::json::object> context_state(const sim_course& c);
+    /// Reads what the daemons logged so far (tests that wait otherwise must call it now and then).
+    void pump_logs();
     /// What the last unsuccessful context_state() heard (for failure messages).
     const std::string& last_admin_answer() const { return last_admin_answer_; }
     /// Waits until the context finished a pass that started at or after `since` (RFC 3339 text
