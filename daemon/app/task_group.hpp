@@ -9,6 +9,13 @@
 //     co_await tasks.async_wait(nothrow);                // completes when none are left
 //
 // Thread safety: all members may be called from any thread.
+//
+// Lifetime of the signals: Asio's co_spawn forwards an emit to the coroutine's executor as a
+// posted function holding a raw pointer into the signal's handler memory. A task that finishes
+// before that function runs must not free its signal, so once emit() has been called, finished
+// tasks' signals are kept (spliced to a retired list, no allocation) until the group is destroyed
+// (after its io_context stopped running handlers). Before the first emit nothing can point at a
+// signal and finished tasks free theirs at once, so a long-running group does not grow.
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -49,6 +56,7 @@ public:
     void emit(boost::asio::cancellation_type type)
     {
         std::lock_guard lock(mutex_);
+        emitted_ = true;
         for (auto& s : signals_) s.emit(type);
     }
 
@@ -97,7 +105,8 @@ private:
         {
             if (group_ == nullptr) return;
             std::lock_guard lock(group_->mutex_);
-            group_->signals_.erase(it_);
+            if (group_->emitted_) group_->retired_.splice(group_->retired_.end(), group_->signals_, it_);
+            else group_->signals_.erase(it_);
             if (group_->signals_.empty()) group_->cv_.cancel();
         }
 
@@ -109,6 +118,8 @@ private:
     mutable std::mutex mutex_;
     boost::asio::steady_timer cv_;
     list signals_;
+    list retired_;          // finished after an emit (see the header)
+    bool emitted_ = false;  // emit() was called
 };
 
 }  // namespace rostersync::app

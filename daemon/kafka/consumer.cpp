@@ -128,13 +128,43 @@ error_code consumer::assign(const std::vector<topic_partition>& partitions, std:
     return err ? make_error_code(err) : error_code{};
 }
 
-error_code consumer::assign(const std::vector<partition_offset>& partitions)
+namespace {
+partition_list_ptr to_list(const std::vector<partition_offset>& partitions)
 {
     partition_list_ptr l(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
     for (const auto& p : partitions)
         rd_kafka_topic_partition_list_add(l.get(), p.tp.topic.c_str(), p.tp.partition)->offset = p.offset;
-    auto err = rd_kafka_assign(handle_.get(), l.get());
+    return l;
+}
+
+/// An rd_kafka_error_t as an error_code (destroying it).
+error_code take_error(rd_kafka_error_t* e)
+{
+    if (!e) return {};
+    const auto code = rd_kafka_error_code(e);
+    rd_kafka_error_destroy(e);
+    return make_error_code(code);
+}
+}  // namespace
+
+error_code consumer::assign(const std::vector<partition_offset>& partitions)
+{
+    auto err = rd_kafka_assign(handle_.get(), to_list(partitions).get());
     return err ? make_error_code(err) : error_code{};
+}
+
+error_code consumer::incremental_assign(const std::vector<partition_offset>& partitions)
+{
+    return take_error(rd_kafka_incremental_assign(handle_.get(), to_list(partitions).get()));
+}
+
+error_code consumer::seek(const std::vector<partition_offset>& partitions)
+{
+    auto l = to_list(partitions);
+    if (auto ec = take_error(rd_kafka_seek_partitions(handle_.get(), l.get(), 0))) return ec;
+    for (int i = 0; i < l->cnt; ++i)
+        if (l->elems[i].err) return make_error_code(l->elems[i].err);
+    return {};
 }
 
 result<message_ptr> consumer::poll(std::chrono::milliseconds timeout)

@@ -69,6 +69,12 @@ public:
     error_code assign(const std::vector<topic_partition>& partitions, std::int64_t offset);
     /// Replaces the manual assignment, each partition at its own offset.
     error_code assign(const std::vector<partition_offset>& partitions);
+    /// Adds partitions to the manual assignment, each at its own offset; the partitions already
+    /// assigned are not touched (rd_kafka_assign would stop and restart every one of them).
+    error_code incremental_assign(const std::vector<partition_offset>& partitions);
+    /// Moves the fetch position of assigned partitions (asynchronously; records fetched from the
+    /// old position are discarded by librdkafka's version barrier, never returned by poll).
+    error_code seek(const std::vector<partition_offset>& partitions);
 
     /// The next record, or nullptr when `timeout` passed. A record with an error (err != 0) is
     /// returned as the error; partition EOF is not an error and yields nullptr.

@@ -2,22 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <set>
 
 namespace rostersync::roster {
 namespace {
 
-using field_ptr = std::optional<std::string> nrps::member::*;
-
-constexpr std::array<std::pair<std::string_view, field_ptr>, 8> profile_fields{{
-    {"name", &nrps::member::name},
-    {"given_name", &nrps::member::given_name},
-    {"family_name", &nrps::member::family_name},
-    {"middle_name", &nrps::member::middle_name},
-    {"email", &nrps::member::email},
-    {"picture", &nrps::member::picture},
-    {"lis_person_sourcedid", &nrps::member::lis_person_sourcedid},
-    {"lti11_legacy_user_id", &nrps::member::lti11_legacy_user_id},
-}};
+using field_ptr = profile_field;
 
 std::set<std::string> role_set(const nrps::member& m)
 {
@@ -52,7 +42,7 @@ std::string_view to_string(change_type t)
     return "member.unknown";
 }
 
-diff_result diff(const std::map<std::string, member_state>& known,
+diff_result diff(const member_table& known,
                  const std::map<std::string, time_point>& candidates,
                  const pass_input& pass,
                  const diff_options& opts)
@@ -61,41 +51,84 @@ diff_result diff(const std::map<std::string, member_state>& known,
 
     // Fields no member of the pass carries: the privacy level, not a change.
     std::vector<field_ptr> hidden;
+    std::array<bool, profile_fields.size()> is_hidden{};
     if (!pass.members.empty()) {
-        for (const auto& [name, field] : profile_fields) {
-            bool any = std::any_of(pass.members.begin(), pass.members.end(),
-                                   [field](const nrps::member& m) { return (m.*field).has_value(); });
-            if (!any) {
-                hidden.push_back(field);
-                out.privacy_fields.emplace_back(name);
-            }
+        unsigned carried = 0;
+        constexpr unsigned all = (1u << profile_fields.size()) - 1;
+        for (const auto& m : pass.members) {
+            for (std::size_t i = 0; i < profile_fields.size(); ++i)
+                if ((m.*profile_fields[i].second).has_value()) carried |= 1u << i;
+            if (carried == all) break;
+        }
+        for (std::size_t i = 0; i < profile_fields.size(); ++i) {
+            if (carried & (1u << i)) continue;
+            is_hidden[i] = true;
+            hidden.push_back(profile_fields[i].second);
+            out.privacy_fields.emplace_back(profile_fields[i].first);
         }
     }
 
-    std::set<std::string> present;
-    for (const auto& incoming : pass.members) {
+    std::vector<bool> present(known.position_bound());
+    // A big table misses the cache on every lookup, and again on a profile block. Pipelined: the
+    // pass's member i + 2 far is prefetched, the slot of member i + far, member i + near is looked
+    // up and its block prefetched, member i is compared.
+    constexpr std::size_t far = 16, near = 8;
+    const std::size_t n = pass.members.size();
+    std::array<member_table::key, far> keys;
+    std::array<std::optional<member_view>, far> views;
+    auto prepare = [&](std::size_t j) {
+        keys[j % far] = member_table::key(pass.members[j].user_id);
+        known.prefetch(keys[j % far]);
+    };
+    auto look_up = [&](std::size_t j) {
+        views[j % far] = known.find(keys[j % far]);
+        if (views[j % far]) views[j % far]->prefetch();
+    };
+    for (std::size_t j = 0; j < std::min(far, n); ++j) prepare(j);
+    for (std::size_t j = 0; j < std::min(near, n); ++j) look_up(j);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i + 2 * far < n) __builtin_prefetch(&pass.members[i + 2 * far].user_id);
+        if (i + near < n) look_up(i + near);
+        if (i + far < n) prepare(i + far);
+        const nrps::member& incoming = pass.members[i];
         if (incoming.status == "Deleted") continue;  // only differences responses say Deleted: absent
-        present.insert(incoming.user_id);
-        auto it = known.find(incoming.user_id);
-        if (it == known.end()) {
+        const auto& found = views[i % far];
+        if (!found) {
             out.changes.push_back({change_type::added, incoming.user_id, std::nullopt, incoming});
             continue;
         }
-        const member_state& old = it->second;
-        nrps::member after = incoming;
-        for (field_ptr f : hidden) after.*f = old.record.*f;  // keep what the privacy level hides
+        const member_view& old = *found;
+        present[old.position()] = true;
 
-        if (old.provisional) {
+        if (old.provisional()) {
             // Adoption: the launch knew only membership roles and no reliable profile.
             out.adopted.push_back(incoming.user_id);
-            if (membership_roles(old.record) != membership_roles(after)) {
-                out.changes.push_back({change_type::roles_changed, incoming.user_id, old.record, after});
+            nrps::member before = old.record();
+            nrps::member after = incoming;
+            for (field_ptr f : hidden) after.*f = before.*f;  // keep what the privacy level hides
+            if (membership_roles(before) != membership_roles(after)) {
+                out.changes.push_back({change_type::roles_changed, incoming.user_id, std::move(before), std::move(after)});
             }
             continue;
         }
+
+        // The usual case, an unchanged member, is decided in place.
+        bool same = old.status() == incoming.status && old.same_role_set(incoming.roles);
+        if (same) {
+            const profile_values kept = old.profile();
+            for (std::size_t f = 0; f < profile_fields.size() && same; ++f) {
+                if (is_hidden[f]) continue;
+                const auto& now = incoming.*profile_fields[f].second;
+                same = kept[f].has_value() == now.has_value() && (!now || *kept[f] == *now);
+            }
+        }
+        if (same) continue;
+
+        nrps::member current = old.record();
+        nrps::member after = incoming;
+        for (field_ptr f : hidden) after.*f = current.*f;  // keep what the privacy level hides
         // One event per kind, each `after` one step further, so folding them in order reaches
         // the new record and a consumer of any one kind sees its change.
-        nrps::member current = old.record;
         if (current.status != after.status) {
             nrps::member next = current;
             next.status = after.status;
@@ -118,28 +151,34 @@ diff_result diff(const std::map<std::string, member_state>& known,
     }
 
     // Missing members: candidates first, removals on the confirming pass.
-    std::vector<std::pair<std::string, const member_state*>> removals;
-    for (const auto& [uid, st] : known) {
-        if (present.count(uid)) continue;
-        if (st.provisional && st.launch_seen_at && *st.launch_seen_at >= pass.started_at) continue;
+    std::vector<std::pair<std::string, member_view>> removals;
+    known.for_each([&](member_view st) {
+        if (present[st.position()]) return;
+        if (st.provisional()) {
+            const auto seen = st.launch_seen_at();
+            if (seen && *seen >= pass.started_at) return;
+        }
+        std::string uid = st.user_id();
         auto c = candidates.find(uid);
         if (c != candidates.end() && c->second < pass.started_at) {
-            removals.emplace_back(uid, &st);
+            removals.emplace_back(std::move(uid), st);
         } else {
-            out.candidates[uid] = c != candidates.end() ? c->second : pass.ended_at;
+            const time_point since = c != candidates.end() ? c->second : pass.ended_at;
+            out.candidates.emplace(std::move(uid), since);
         }
-    }
+    });
+    std::sort(removals.begin(), removals.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
 
-    std::size_t settled = 0;
-    for (const auto& [uid, st] : known) settled += !st.provisional;
+    const std::size_t settled = known.size() - known.provisional_count();
     const bool guarded = static_cast<int>(settled) >= opts.guard_min_members && settled > 0 &&
                          static_cast<double>(removals.size()) / static_cast<double>(settled) > opts.max_removal_ratio;
-    for (const auto& [uid, st] : removals) {
+    for (auto& [uid, st] : removals) {
         if (guarded && !opts.release_hold) {
-            out.held.push_back(uid);
             out.candidates[uid] = candidates.at(uid);  // still a candidate: a release lets it go
+            out.held.push_back(std::move(uid));
         } else {
-            out.changes.push_back({change_type::removed, uid, st->record, std::nullopt});
+            out.changes.push_back({change_type::removed, std::move(uid), st.record(), std::nullopt});
         }
     }
     return out;

@@ -19,28 +19,23 @@
 //     a profile change; one that the pass misses is removable only if the pass started after the
 //     launch's `seen_at`.
 //
-// Thread-safe (no shared state).
+// The known roster is read in place (roster/member_table.hpp): an unchanged member is compared
+// field by field against the table and never materialised; only members with a change are.
+// Removals come out ordered by user_id.
+//
+// Thread-safe (reads the process-wide role intern table, which is).
 
 #include "nrps/page.hpp"
+#include "roster/member_table.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
 namespace rostersync::roster {
-
-using time_point = std::chrono::system_clock::time_point;
-
-/// What the state knows of one member (the folded `after` of its last event).
-struct member_state {
-    nrps::member record;
-    bool provisional = false;               ///< added from a launch, not yet seen by a pass
-    std::optional<time_point> launch_seen_at;
-};
 
 enum class change_type { added, removed, roles_changed, status_changed, profile_changed };
 std::string_view to_string(change_type t);
@@ -72,7 +67,7 @@ struct diff_result {
     std::vector<std::string> privacy_fields;       ///< fields absent for every member (values kept)
 };
 
-diff_result diff(const std::map<std::string, member_state>& known,
+diff_result diff(const member_table& known,
                  const std::map<std::string, time_point>& candidates,
                  const pass_input& pass,
                  const diff_options& opts = {});

@@ -75,7 +75,7 @@ std::string event_id(const change& c, const event_context& ctx)
 std::string rfc3339(time_point t)
 {
     using namespace std::chrono;
-    auto secs = time_point_cast<seconds>(t);
+    auto secs = floor<seconds>(t);  // not time_point_cast: before 1970 that truncates towards 0, giving negative ms
     auto ms = duration_cast<milliseconds>(t - secs).count();
     std::time_t tt = system_clock::to_time_t(secs);
     std::tm tm{};

@@ -288,6 +288,10 @@ result<course_seen, rejection> parse_impl(std::string_view text, const config::c
         cs.seen_at = parse_rfc3339(seen_at);
         if (!cs.seen_at)
             return bad_field("seen_at", "expected an RFC 3339 time such as 2026-11-27T10:00:00Z");
+        // The time goes into change events and records, whose encoder (roster::rfc3339) writes
+        // only times from the epoch on; no launch happened before 1970.
+        if (*cs.seen_at < std::chrono::system_clock::time_point{})
+            return bad_field("seen_at", "before 1970-01-01T00:00:00Z");
     }
 
     if (const json::value* v = field(o, "force")) {

@@ -63,8 +63,15 @@ struct rejection {
 
 [[noreturn]] void throw_exception_from_error(const rejection& r, const boost::source_location& loc);
 
+/// The largest CourseSeen ingest accepts.
+inline constexpr std::size_t max_course_seen_bytes = 64 * 1024;
+/// The largest sync request the pass scheduler accepts: ingest writes each accepted CourseSeen
+/// normalised, which can lengthen it by a few bytes ("…:00Z" becomes "…:00.000Z", a bare host gets
+/// its "/"), so the scheduler must not re-apply ingest's limit to the daemon's own records.
+inline constexpr std::size_t max_sync_request_bytes = 2 * max_course_seen_bytes;
+
 result<course_seen, rejection> parse_course_seen(std::string_view json, const config::config& cfg,
-                                                 std::size_t max_bytes = 64 * 1024);
+                                                 std::size_t max_bytes = max_course_seen_bytes);
 
 /// "2026-11-27T10:00:00Z" or with fractions / offsets; nullopt when not RFC 3339.
 std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);

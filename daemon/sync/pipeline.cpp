@@ -612,19 +612,47 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         for (auto& w : part->waiters)
             if (auto t = w.lock()) t->cancel();
         parts.erase(it);
-        reassign_state();
+        stop_folding(p);
         lg.info("partition revoked; its state was dropped", {{"partition", p}});
     }
 
-    void reassign_state()
+    // The state consumer's assignment only grows: a partition is added (incremental_assign) when
+    // its first restore finished, paused when it is revoked, and moved (seek) and resumed when a
+    // later restore finished. Replacing the whole assignment (rd_kafka_assign) stops and restarts
+    // every partition, and a stop requested while another is in progress trips librdkafka
+    // 2.0.2's assignment race (an abort: "rd_kafka_assignment_partition_stopped: Assertion
+    // `rktp->rktp_started' failed", confluentinc/librdkafka#5573) when the group revokes and
+    // re-assigns everything, as it does after every broker was down past the session timeout.
+    std::set<std::int32_t> fold_assigned;  // in the state consumer's assignment
+    std::set<std::int32_t> fold_paused;    // of those, paused (not ours now)
+
+    void start_folding(std::int32_t p, std::int64_t from)
     {
-        std::vector<kafka::partition_offset> list;
-        for (const auto& [p, part] : parts) {
-            if (part->ph == phase::restoring) continue;
-            list.push_back({{topics().membership_changes, p}, std::max<std::int64_t>(part->state.position(), 0)});
+        const kafka::partition_offset po{{topics().membership_changes, p}, std::max<std::int64_t>(from, 0)};
+        if (!fold_assigned.contains(p)) {
+            if (auto ec = state_consumer->incremental_assign({po})) {
+                lg.error("cannot assign the state consumer", {{"partition", p}, {"error", ec.message()}});
+                return;
+            }
+            fold_assigned.insert(p);
+            return;
         }
-        if (auto ec = state_consumer->assign(list))
-            lg.error("cannot assign the state consumer", {{"error", ec.message()}});
+        // Seek while still paused, then resume: records fetched from the old position carry an
+        // outdated version and are dropped by librdkafka.
+        if (auto ec = state_consumer->seek({po}))
+            lg.error("cannot move the state consumer", {{"partition", p}, {"error", ec.message()}});
+        if (fold_paused.erase(p)) {
+            if (auto ec = state_consumer->resume({po.tp}))
+                lg.error("cannot resume the state consumer", {{"partition", p}, {"error", ec.message()}});
+        }
+    }
+
+    void stop_folding(std::int32_t p)
+    {
+        if (!fold_assigned.contains(p) || fold_paused.contains(p)) return;
+        if (auto ec = state_consumer->pause({{topics().membership_changes, p}}))
+            lg.error("cannot pause the state consumer", {{"partition", p}, {"error", ec.message()}});
+        fold_paused.insert(p);
     }
 
     struct loaded {
@@ -780,7 +808,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 {{"partition", part->id}, {"memberships", part->state.memberships()},
                  {"contexts", part->contexts.size()}, {"from", start}, {"to", data.changes.high},
                  {"seconds", std::chrono::duration<double>(steady::now() - started)}});
-        reassign_state();
+        start_folding(part->id, start);
         maybe_live(*part);
     }
 
@@ -820,6 +848,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 auto it = parts.find((*m)->partition);
                 if (it == parts.end()) continue;
                 auto& part = *it->second;
+                // Fetched before the partition was revoked and assigned again: its restore
+                // starts the fold afresh (start_folding).
+                if (part.ph == phase::restoring) continue;
                 const auto offset = (*m)->offset;
                 auto ev = decode_change(view((*m)->payload, (*m)->len));
                 if (!ev) {
@@ -887,7 +918,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     {
         auto& part = *sp;
         const std::int64_t offset = m->offset;
-        auto cs = parse_course_seen(view(m->payload, m->len), cfg);
+        auto cs = parse_course_seen(view(m->payload, m->len), cfg, max_sync_request_bytes);
         if (!cs) {
             // Valid at ingest, invalid now: the configuration changed since (a platform removed).
             kafka::record rec{.topic = topics().course_seen_dlq,
@@ -1193,7 +1224,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             passes_total.with({"failed"}).Increment();
             co_return;
         }
-        static const std::map<std::string, roster::member_state> no_members;
+        static const roster::member_table no_members;
         const auto* st = sp->state.context(key);
         roster::pass_input in{.members = std::move(roster.members), .started_at = started, .ended_at = now};
         const bool released = c.rec.release_until && now < *c.rec.release_until;
@@ -1304,8 +1335,8 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             const auto context_id = cr ? cr->rec.context_id : ctx_key.substr(bar + 1);
             kafka::record rec{.topic = topics().memberships, .partition = sp->id,
                               .key = roster::membership_key(issuer, context_id, user)};
-            auto it = st ? st->members.find(user) : decltype(st->members.end()){};
-            if (st && it != st->members.end()) rec.value = encode_row(issuer, context_id, it->second, st->roster_version);
+            auto member = st ? st->members.get(user) : std::nullopt;
+            if (member) rec.value = encode_row(issuer, context_id, *member, st->roster_version);
             else rec.tombstone = true;
             recs.push_back(std::move(rec));
         }

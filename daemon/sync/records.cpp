@@ -4,6 +4,10 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
 namespace rostersync::sync {
 namespace json = boost::json;
 namespace {
@@ -21,19 +25,26 @@ std::optional<std::string> str(const json::object& o, std::string_view k)
     return std::string(it->value().as_string());
 }
 
+/// An integer field: a JSON integer, or (proto3's JSON mapping of 64-bit integers) a string of
+/// exactly that; values beyond int64 saturate, so range checks see them as too large.
 std::optional<std::int64_t> integer(const json::object& o, std::string_view k)
 {
+    constexpr auto max = std::numeric_limits<std::int64_t>::max();
+    constexpr auto min = std::numeric_limits<std::int64_t>::min();
     auto it = o.find(k);
     if (it == o.end()) return std::nullopt;
     if (it->value().is_int64()) return it->value().as_int64();
-    if (it->value().is_uint64()) return static_cast<std::int64_t>(it->value().as_uint64());
-    // proto3's JSON mapping writes 64-bit integers as strings
+    if (it->value().is_uint64())
+        return static_cast<std::int64_t>(std::min<std::uint64_t>(it->value().as_uint64(), max));
     if (it->value().is_string()) {
-        try {
-            return std::stoll(std::string(it->value().as_string()));
-        } catch (...) {
-            return std::nullopt;
-        }
+        const auto& text = it->value().as_string();
+        const char* end = text.data() + text.size();
+        std::int64_t v = 0;
+        const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+        if (ptr != end || text.empty()) return std::nullopt;  // "12abc", " 12", "1.5", ""
+        if (ec == std::errc::result_out_of_range) return text.front() == '-' ? min : max;
+        if (ec != std::errc{}) return std::nullopt;
+        return v;
     }
     return std::nullopt;
 }
@@ -44,9 +55,19 @@ bool boolean(const json::object& o, std::string_view k)
     return it != o.end() && it->value().is_bool() && it->value().as_bool();
 }
 
+/// A time the encoders wrote: put_time writes the epoch as absent, and roster::rfc3339 cannot
+/// write earlier times, so a time at or before the epoch reads as absent (a record from
+/// elsewhere, or damaged, must decode to what it would encode to).
+std::optional<roster::time_point> record_time(std::string_view text)
+{
+    auto t = parse_rfc3339(text);
+    if (t && *t <= roster::time_point{}) return std::nullopt;
+    return t;
+}
+
 std::optional<roster::time_point> time_field(const json::object& o, std::string_view k)
 {
-    if (auto s = str(o, k)) return parse_rfc3339(*s);
+    if (auto s = str(o, k)) return record_time(*s);
     return std::nullopt;
 }
 
@@ -160,7 +181,10 @@ result<context_record, std::string> decode_context(std::string_view text)
     s.next_due = time_field(o, "next_due").value_or(roster::time_point{});
     s.dirty = boolean(o, "dirty");
     s.requested = boolean(o, "requested");
-    s.unchanged_passes = static_cast<int>(integer(o, "unchanged_passes").value_or(0));
+    // The scheduler counts to 30 (its backoff cap) and adds one before capping: keep the count
+    // far from int's limits whatever the record says.
+    s.unchanged_passes =
+        static_cast<int>(std::clamp<std::int64_t>(integer(o, "unchanged_passes").value_or(0), 0, 64));
     s.parked = boolean(o, "parked");
     s.parked_reason = str(o, "parked_reason").value_or("");
     s.retired = boolean(o, "retired");
@@ -173,7 +197,7 @@ result<context_record, std::string> decode_context(std::string_view text)
     if (auto it = o.find("candidates"); it != o.end() && it->value().is_object()) {
         for (const auto& kv : it->value().as_object()) {
             if (!kv.value().is_string()) continue;
-            if (auto t = parse_rfc3339(std::string_view(kv.value().as_string())))
+            if (auto t = record_time(std::string_view(kv.value().as_string())))
                 c.candidates.emplace(std::string(kv.key()), *t);
         }
     }
@@ -235,8 +259,11 @@ result<checkpoint, std::string> decode_checkpoint(std::string_view text)
     checkpoint c;
     auto p = integer(*parsed, "partition");
     auto off = integer(*parsed, "changes_offset");
-    if (!p || *p < 0) return fail<checkpoint>("partition: missing");
-    if (!off || *off < 0) return fail<checkpoint>("changes_offset: missing");
+    if (!p) return fail<checkpoint>("partition: missing or not an integer");
+    if (*p < 0 || *p > std::numeric_limits<std::int32_t>::max())
+        return fail<checkpoint>("partition: out of range");
+    if (!off) return fail<checkpoint>("changes_offset: missing or not an integer");
+    if (*off < 0) return fail<checkpoint>("changes_offset: out of range");
     c.partition = static_cast<std::int32_t>(*p);
     c.changes_offset = *off;
     c.written_at = time_field(*parsed, "written_at").value_or(roster::time_point{});

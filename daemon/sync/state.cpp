@@ -56,7 +56,9 @@ result<change_event, std::string> decode_change(std::string_view text)
             e.roster_version = static_cast<std::uint32_t>(it->value().as_int64());
         else return fail<change_event>("roster_version: expected a non-negative integer");
     }
+    // roster::rfc3339 writes only times from the epoch on; an earlier one reads as absent.
     if (auto t = str(o, "time")) e.time = parse_rfc3339(*t);
+    if (e.time && *e.time < roster::time_point{}) e.time.reset();
     if (auto it = o.find("after"); it != o.end() && !it->value().is_null()) {
         auto m = decode_member_json(it->value(), "after");
         if (!m) return fail<change_event>(m.error());
@@ -67,6 +69,15 @@ result<change_event, std::string> decode_change(std::string_view text)
     return e;
 }
 
+context_state& partition_state::context_for(std::string_view issuer, std::string_view context_id)
+{
+    key_.assign(issuer);
+    key_ += '|';
+    key_ += context_id;
+    if (auto it = contexts_.find(key_); it != contexts_.end()) return it->second;
+    return contexts_[key_];
+}
+
 void partition_state::apply(const change_event& e, std::int64_t offset)
 {
     if (offset < position_) {
@@ -74,17 +85,14 @@ void partition_state::apply(const change_event& e, std::int64_t offset)
         return;
     }
     position_ = offset + 1;
-    auto& ctx = contexts_[e.issuer + "|" + e.context_id];
+    auto& ctx = context_for(e.issuer, e.context_id);
     ctx.roster_version = std::max(ctx.roster_version, e.roster_version);
     if (e.type == "member.removed") {
         memberships_ -= ctx.members.erase(e.user_id);
         return;
     }
-    auto [it, fresh] = ctx.members.try_emplace(e.user_id);
-    memberships_ += fresh;
-    it->second.record = *e.after;
-    it->second.provisional = e.source == "launch";
-    it->second.launch_seen_at = e.source == "launch" ? e.time : std::nullopt;
+    const bool launch = e.source == "launch";
+    memberships_ += ctx.members.insert_or_assign(e.user_id, *e.after, launch, launch ? e.time : std::nullopt);
 }
 
 void partition_state::load(const std::string& context_key, std::string user_id, roster::member_state m,
@@ -92,8 +100,7 @@ void partition_state::load(const std::string& context_key, std::string user_id, 
 {
     auto& ctx = contexts_[context_key];
     ctx.roster_version = std::max(ctx.roster_version, roster_version);
-    auto [it, fresh] = ctx.members.insert_or_assign(std::move(user_id), std::move(m));
-    memberships_ += fresh;
+    memberships_ += ctx.members.insert_or_assign(user_id, m.record, m.provisional, m.launch_seen_at);
 }
 
 const context_state* partition_state::context(const std::string& key) const

@@ -25,10 +25,10 @@ nrps::member m(std::string id, std::vector<std::string> roles = {learner}, std::
     return x;
 }
 
-std::map<std::string, member_state> state_of(const std::vector<nrps::member>& ms)
+member_table state_of(const std::vector<nrps::member>& ms)
 {
-    std::map<std::string, member_state> s;
-    for (const auto& x : ms) s[x.user_id] = {x};
+    member_table s;
+    for (const auto& x : ms) s.insert_or_assign(member_state{x});
     return s;
 }
 
@@ -154,10 +154,10 @@ TEST(Diff, FieldAbsentForEveryoneIsThePrivacyLevel)
 
 TEST(Diff, ProvisionalMembersAreAdoptedAndProtected)
 {
-    std::map<std::string, member_state> s;
+    member_table s;
     auto launch = m("p", {learner});
     launch.name.reset();
-    s["p"] = {launch, true, t0 + 5s};
+    s.insert_or_assign({launch, true, t0 + 5s});
     // Adopted without a profile change.
     auto adopted = diff(s, {}, pass({m("p", {learner})}, t0 + 10s, t0 + 11s));
     EXPECT_TRUE(adopted.changes.empty());
@@ -179,6 +179,82 @@ TEST(Diff, DeletedStatusCountsAsAbsent)
     auto r = diff(s, {}, pass({gone}, t0, t0 + 1s));
     EXPECT_TRUE(r.changes.empty());
     EXPECT_EQ(r.candidates.count("a"), 1u);
+}
+
+TEST(Diff, RolesInAnotherOrderOrRepeatedAreNoChange)
+{
+    auto s = state_of({m("t", {ta, instructor, ta})});
+    EXPECT_TRUE(diff(s, {}, pass({m("t", {instructor, ta})}, t0, t0 + 1s)).changes.empty());
+    auto r = diff(s, {}, pass({m("t", {instructor, ta, learner})}, t0, t0 + 1s));
+    EXPECT_EQ(types(r), (std::vector<std::string>{"member.roles_changed:t"}));
+    EXPECT_EQ(r.changes[0].before->roles, (std::vector<std::string>{ta, instructor, ta}));  // as stored
+}
+
+TEST(Diff, UnusualStatusIsKeptAndCompared)
+{
+    auto odd = m("a");
+    odd.status = "Suspended";
+    auto s = state_of({odd});
+    EXPECT_TRUE(diff(s, {}, pass({odd}, t0, t0 + 1s)).changes.empty());
+    auto r = diff(s, {}, pass({m("a")}, t0, t0 + 1s));
+    EXPECT_EQ(types(r), (std::vector<std::string>{"member.status_changed:a"}));
+    EXPECT_EQ(r.changes[0].before->status, "Suspended");
+    EXPECT_EQ(r.changes[0].after->status, "Active");
+}
+
+TEST(Diff, RemovalsComeOutOrderedByUserId)
+{
+    std::vector<nrps::member> ms;
+    std::map<std::string, time_point> cands;
+    for (const char* id : {"d2a9e8a1-0000-4000-8000-000000000001", "b", "https://lms.example.edu/u/9", "a", "C"}) {
+        ms.push_back(m(id));
+        cands[id] = t0;
+    }
+    auto r = diff(state_of(ms), cands, pass({}, t0 + 1s, t0 + 2s), {.guard_min_members = 100});
+    EXPECT_EQ(types(r), (std::vector<std::string>{"member.removed:C", "member.removed:a", "member.removed:b",
+                                                  "member.removed:d2a9e8a1-0000-4000-8000-000000000001",
+                                                  "member.removed:https://lms.example.edu/u/9"}));
+    ms.push_back(m("x"));
+    for (int i = 0; i < 10; ++i) ms.push_back(m("keep" + std::to_string(i)));
+    auto held = diff(state_of(ms), cands, pass({}, t0 + 1s, t0 + 2s), {.guard_min_members = 2, .max_removal_ratio = 0.2});
+    EXPECT_EQ(held.held, (std::vector<std::string>{"C", "a", "b", "d2a9e8a1-0000-4000-8000-000000000001",
+                                                   "https://lms.example.edu/u/9"}));
+}
+
+TEST(Diff, AFieldOnlySomeMembersCarryIsCompared)
+{
+    auto s = state_of({m("a"), m("b")});
+    auto a = m("a"), b = m("b");
+    a.picture = "https://example.edu/a.png";
+    auto r = diff(s, {}, pass({a, b}, t0, t0 + 1s));
+    EXPECT_EQ(types(r), (std::vector<std::string>{"member.profile_changed:a"}));
+    EXPECT_EQ(r.changes[0].after, a);
+}
+
+TEST(Diff, EveryRosterSizeAndPosition)
+{
+    // The lookups run ahead of the comparisons; every size around that window, every position.
+    for (int n = 0; n <= 40; ++n) {
+        std::vector<nrps::member> before, now;
+        std::size_t changed = 0, missing = 0;
+        for (int i = 0; i < n; ++i) {
+            before.push_back(m("u" + std::to_string(i)));
+            if (i % 5 == 0) {
+                ++missing;
+                continue;
+            }
+            now.push_back(i % 3 == 0 ? m("u" + std::to_string(i), {learner}, "new@example.edu") : m("u" + std::to_string(i)));
+            changed += i % 3 == 0;
+        }
+        now.push_back(m("new"));
+        auto r = diff(state_of(before), {}, pass(now, t0, t0 + 1s));
+        ASSERT_EQ(r.changes.size(), changed + 1) << n;
+        EXPECT_EQ(r.candidates.size(), missing) << n;
+        for (const auto& c : r.changes) {
+            if (c.user_id == "new") EXPECT_EQ(c.type, change_type::added);
+            else EXPECT_EQ(c.type, change_type::profile_changed) << c.user_id;
+        }
+    }
 }
 
 }  // namespace

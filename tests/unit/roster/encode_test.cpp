@@ -89,5 +89,13 @@ TEST(Encode, CloudEventsHeaders)
     EXPECT_EQ(membership_key("i", "c", "u"), "i|c|u");
 }
 
+TEST(Encode, Rfc3339WritesMillisecondsOnBothSidesOfTheEpoch)
+{
+    EXPECT_EQ(rfc3339(time_point{} + 1500ms), "1970-01-01T00:00:01.500Z");
+    EXPECT_EQ(rfc3339(time_point{} + 1764237600123ms), "2025-11-27T10:00:00.123Z");
+    // Truncating towards zero would give "…:59.-500Z".
+    EXPECT_EQ(rfc3339(time_point{} - 500ms), "1969-12-31T23:59:59.500Z");
+}
+
 }  // namespace
 }  // namespace rostersync::roster

@@ -317,6 +317,23 @@ TEST(CourseSeen, SeenAtInRecord)
     EXPECT_NE(bad.error().message.find("seen_at"), std::string::npos);
 }
 
+// Found by fuzz_records (tests/fuzz/corpus/records/request_before_epoch): a fractional time before
+// 1970 was accepted, then written by roster::rfc3339 as "1970-01-01T00:00:00.-500Z" into the sync
+// request and the change events, which no reader parses back.
+TEST(CourseSeen, SeenAtBeforeTheEpochIsRefused)
+{
+    for (const char* t : {"1969-12-31T23:59:59.500Z", "1969-12-31T23:59:59Z", "1970-01-01T00:30:00+01:00",
+                          "1900-01-01T00:00:00Z"}) {
+        auto r = parse_course_seen(canvas(std::string(R"(, "seen_at": ")") + t + "\""), cfg());
+        ASSERT_FALSE(r) << t;
+        EXPECT_EQ(r.error().reason, "bad_field") << t;
+        EXPECT_EQ(r.error().message, "seen_at: before 1970-01-01T00:00:00Z") << t;
+    }
+    auto epoch = parse_course_seen(canvas(R"(, "seen_at": "1970-01-01T01:00:00+01:00")"), cfg());
+    ASSERT_TRUE(epoch) << epoch.error().message;
+    EXPECT_EQ(*epoch->seen_at, clock::time_point{});
+}
+
 TEST(CourseSeen, UnknownFieldsIgnored)
 {
     auto r = parse_course_seen(canvas(R"(, "future": {"deep": [1, 2, {"x": null}]}, "context_extra": 1.5,

@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
+#include <vector>
+
 namespace rostersync::sync {
 namespace {
 
@@ -71,6 +75,203 @@ TEST(State, LaunchAddsAreProvisionalUntilAPassConfirms)
     ASSERT_TRUE(s.launch_seen_at);
     st.apply(event({roster::change_type::roles_changed, "p", m, m}, ctx(2)), 1);
     EXPECT_FALSE(st.context("https://canvas.instructure.com|c1")->members.at("p").provisional);
+}
+
+TEST(State, FoldedMembersReadBackExactlyAndDiffClean)
+{
+    partition_state st;
+    std::vector<nrps::member> roster;
+    for (int i = 0; i < 300; ++i) {
+        auto m = learner("6f1c2d3e-0000-4000-a000-" + std::to_string(100000000000 + i), "u" + std::to_string(i) + "@x");
+        if (i % 3 == 0) m.email.reset();
+        if (i % 7 == 0) m.roles.push_back("http://purl.imsglobal.org/vocab/lis/v2/membership#Mentor");
+        if (i == 5) m.status = "Inactive";
+        roster.push_back(m);
+        st.apply(event({roster::change_type::added, m.user_id, std::nullopt, m}, ctx(1)), i);
+    }
+    const auto* c = st.context("https://canvas.instructure.com|c1");
+    ASSERT_NE(c, nullptr);
+    ASSERT_EQ(c->members.size(), roster.size());
+    for (const auto& m : roster) EXPECT_EQ(c->members.at(m.user_id).record, m);
+    auto d = roster::diff(c->members, {}, {roster, roster::time_point{} + 1s, roster::time_point{} + 2s});
+    EXPECT_TRUE(d.changes.empty());
+    EXPECT_TRUE(d.candidates.empty());
+}
+
+// The daemon's loop, end to end: passes diffed against the state, their changes encoded, decoded
+// and folded one at a time in log order, interleaved across contexts (one partition holds many).
+struct course {
+    std::string context_id;
+    std::vector<nrps::member> roster;  // the platform's truth
+    std::map<std::string, roster::time_point> candidates;
+};
+
+std::string key_of(const course& c) { return "https://canvas.instructure.com|" + c.context_id; }
+
+std::string canvas_uuid(std::mt19937_64& rng, bool upper)
+{
+    const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    std::string u;
+    for (int i = 0; i < 32; ++i) u += digits[rng() % 16];
+    return u.substr(0, 8) + "-" + u.substr(8, 4) + "-4" + u.substr(13, 3) + "-" + (upper ? "A" : "a") +
+           u.substr(17, 3) + "-" + u.substr(20, 12);
+}
+
+nrps::member person(std::mt19937_64& rng, std::size_t n)
+{
+    std::string id = n % 11 == 3 ? canvas_uuid(rng, true)
+                     : n % 11 == 5 ? std::to_string(200000 + n)
+                     : n % 11 == 7 ? "https://lms.example.edu/users/" + std::to_string(n)
+                                   : canvas_uuid(rng, false);
+    auto m = learner(id, "p" + std::to_string(n) + "@example.edu");
+    if (n % 4 == 0) m.email.reset();  // some without a profile block
+    if (n % 9 == 0) m.roles = {"http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"};
+    return m;
+}
+
+/// Diffs every course against the state, then folds all their changes interleaved round-robin.
+/// Returns the number of changes of each type.
+std::map<std::string, std::size_t> sync_round(partition_state& st, std::vector<course>& courses, std::int64_t& offset,
+                                              roster::time_point start)
+{
+    std::vector<std::vector<change_event>> per_course;
+    std::map<std::string, std::size_t> counts;
+    for (std::size_t ci = 0; ci < courses.size(); ++ci) {
+        auto& c = courses[ci];
+        static const roster::member_table none;
+        const auto* known = st.context(key_of(c));
+        auto d = roster::diff(known ? known->members : none, c.candidates, {c.roster, start, start + 1s});
+        c.candidates = std::move(d.candidates);
+        roster::event_context x{.issuer = "https://canvas.instructure.com", .client_id = "1",
+                                .context_id = c.context_id, .source = "nrps",
+                                .roster_version = (known ? known->roster_version : 0) + 1, .time = start + 1s};
+        per_course.emplace_back();
+        for (const auto& ch : d.changes) {
+            ++counts[std::string(roster::to_string(ch.type))];
+            per_course.back().push_back(event(ch, x));
+        }
+    }
+    for (std::size_t i = 0;; ++i) {
+        bool any = false;
+        for (const auto& evs : per_course) {
+            if (i >= evs.size()) continue;
+            st.apply(evs[i], offset++);
+            any = true;
+        }
+        if (!any) break;
+    }
+    return counts;
+}
+
+::testing::AssertionResult state_is_the_truth(const partition_state& st, const std::vector<course>& courses)
+{
+    std::size_t total = 0;
+    for (const auto& c : courses) {
+        total += c.roster.size();
+        const auto* known = st.context(key_of(c));
+        if (known == nullptr) return ::testing::AssertionFailure() << c.context_id << ": no state";
+        if (known->members.size() != c.roster.size())
+            return ::testing::AssertionFailure() << c.context_id << ": " << known->members.size() << " members, "
+                                                 << c.roster.size() << " on the platform";
+        for (const auto& m : c.roster) {
+            auto got = known->members.get(m.user_id);
+            if (!got) return ::testing::AssertionFailure() << c.context_id << ": " << m.user_id << " not found";
+            if (got->record != m) return ::testing::AssertionFailure() << c.context_id << ": " << m.user_id << " differs";
+        }
+        // A pass of the same roster against the folded state: nothing to publish.
+        auto d = roster::diff(known->members, {}, {c.roster, roster::time_point{} + 1s, roster::time_point{} + 2s});
+        if (!d.changes.empty())
+            return ::testing::AssertionFailure() << c.context_id << ": an unchanged pass gives " << d.changes.size()
+                                                 << " changes, the first " << roster::to_string(d.changes[0].type) << " "
+                                                 << d.changes[0].user_id;
+        if (!d.candidates.empty())
+            return ::testing::AssertionFailure() << c.context_id << ": an unchanged pass gives " << d.candidates.size()
+                                                 << " removal candidates, the first " << d.candidates.begin()->first;
+    }
+    if (st.memberships() != total) return ::testing::AssertionFailure() << st.memberships() << " memberships, want " << total;
+    return ::testing::AssertionSuccess();
+}
+
+TEST(State, FoldedPassesAreFoundByTheNextPassAcrossResizesContextsAndRemovals)
+{
+    std::mt19937_64 rng(30);
+    std::size_t people = 0;
+    std::vector<course> courses;
+    for (std::size_t size : {30u, 75u, 12u, 120u, 1u, 900u}) {
+        course c{.context_id = "c" + std::to_string(courses.size()) + "-" + canvas_uuid(rng, false)};
+        for (std::size_t i = 0; i < size; ++i) c.roster.push_back(person(rng, people++));
+        courses.push_back(std::move(c));
+    }
+    partition_state st;
+    std::int64_t offset = 0;
+    auto t = roster::time_point{} + 1'795'773'603s;
+
+    // First pass: everyone added, folded one event at a time (each table grows from empty).
+    EXPECT_EQ(sync_round(st, courses, offset, t), (std::map<std::string, std::size_t>{{"member.added", people}}));
+    ASSERT_TRUE(state_is_the_truth(st, courses));
+
+    // Second pass, nothing changed: nothing at all (the reported false adds).
+    EXPECT_EQ(sync_round(st, courses, offset, t += 1h), (std::map<std::string, std::size_t>{}));
+
+    // Churn: role and profile changes (updates in place), joins (inserts), drops (erasures after
+    // two passes), then rejoins.
+    std::size_t joins = 0, drops = 0, role_changes = 0;
+    std::vector<std::vector<nrps::member>> dropped(courses.size());
+    for (std::size_t ci = 0; ci < courses.size(); ++ci) {
+        auto& r = courses[ci].roster;
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            if (i % 6 == 1) {
+                r[i].roles.push_back("http://purl.imsglobal.org/vocab/lis/v2/membership#Mentor");
+                ++role_changes;
+            }
+            if (i % 10 == 2) r[i].email = "changed" + std::to_string(i) + "@example.edu";
+        }
+        std::vector<nrps::member> kept;
+        for (std::size_t i = 0; i < r.size(); ++i) (i % 3 == 0 ? dropped[ci] : kept).push_back(r[i]);
+        drops += dropped[ci].size();
+        for (std::size_t i = 0; i < r.size() / 4 + 1; ++i, ++joins) kept.push_back(person(rng, people++));
+        r = std::move(kept);
+    }
+    auto third = sync_round(st, courses, offset, t += 1h);
+    EXPECT_EQ(third["member.added"], joins);
+    EXPECT_EQ(third["member.removed"], 0u);  // candidates first
+    std::size_t candidates = 0;
+    for (const auto& c : courses) candidates += c.candidates.size();
+    EXPECT_EQ(candidates, drops);
+    auto fourth = sync_round(st, courses, offset, t += 1h);
+    EXPECT_EQ(fourth["member.removed"], drops);
+    EXPECT_EQ(fourth["member.added"], 0u);
+    ASSERT_TRUE(state_is_the_truth(st, courses));
+    EXPECT_GT(role_changes, 0u);
+
+    // The dropped come back: added once each, found from then on.
+    std::size_t rejoins = 0;
+    for (std::size_t ci = 0; ci < courses.size(); ++ci)
+        for (std::size_t i = 0; i < dropped[ci].size(); i += 2, ++rejoins) courses[ci].roster.push_back(dropped[ci][i]);
+    EXPECT_EQ(sync_round(st, courses, offset, t += 1h), (std::map<std::string, std::size_t>{{"member.added", rejoins}}));
+    ASSERT_TRUE(state_is_the_truth(st, courses));
+    EXPECT_EQ(sync_round(st, courses, offset, t += 1h), (std::map<std::string, std::size_t>{}));
+}
+
+TEST(State, LoadedRowsThenTheReplay)
+{
+    partition_state st;
+    st.load("https://canvas.instructure.com|c1", "a", {learner("a", "a@x")}, 3);
+    st.load("https://canvas.instructure.com|c1", "p", {learner("p", "p@x"), true, roster::time_point{} + 5s}, 3);
+    st.load("https://canvas.instructure.com|c1", "a", {learner("a", "a2@x")}, 2);  // a newer row for a key
+    EXPECT_EQ(st.memberships(), 2u);
+    st.set_position(10);
+    st.apply(event({roster::change_type::added, "b", std::nullopt, learner("b", "b@x")}, ctx(4)), 10);
+    st.apply(event({roster::change_type::removed, "a", learner("a", "a2@x"), std::nullopt}, ctx(4)), 11);
+    const auto* c = st.context("https://canvas.instructure.com|c1");
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(st.memberships(), 2u);
+    EXPECT_EQ(c->roster_version, 4u);
+    EXPECT_FALSE(c->members.contains("a"));
+    EXPECT_TRUE(c->members.at("p").provisional);
+    EXPECT_EQ(c->members.at("p").launch_seen_at, roster::time_point{} + 5s);
+    EXPECT_EQ(c->members.provisional_count(), 1u);
+    EXPECT_EQ(st.context("https://canvas.instructure.com|c2"), nullptr);
 }
 
 TEST(State, DecodeNamesTheProblem)
