@@ -3,6 +3,7 @@
 #include "app/http_server.hpp"
 #include "app/notify.hpp"
 #include "app/options.hpp"
+#include "app/status_page.hpp"
 #include "app/task_group.hpp"
 #include "common/log.hpp"
 #include "common/version.hpp"
@@ -21,8 +22,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -115,6 +119,9 @@ struct daemon::impl {
     // [[discovery]] entries: courses found through the Canvas REST API, announced as CourseSeen.
     std::unique_ptr<discovery::scheduler> discovery_scheduler;
     std::string admin_token;  // empty: the admin API is off
+    const std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
+    std::string http_address;  // as bound (set before the server runs)
+    bool cfg_listen_port_zero = false;  // the CLI then needs --url
 
     enum class phase { starting, ready, stopping };
     std::atomic<phase> state{phase::starting};
@@ -141,16 +148,47 @@ struct daemon::impl {
             return http_response{.body = "ok\n"};
         });
         server.route("GET", "/readyz", [this](const http_request&) {
-            switch (state.load()) {
-                case phase::ready:
-                    if (auto why = pipeline->not_ready_reason(); !why.empty())
-                        return http_response{.status = 503, .body = "not ready: " + why + "\n"};
-                    return http_response{.body = "ready\n"};
-                case phase::starting: return http_response{.status = 503, .body = "not ready: starting\n"};
-                case phase::stopping: break;
-            }
-            return http_response{.status = 503, .body = "not ready: shutting down\n"};
+            if (auto why = not_ready_reason(); !why.empty())
+                return http_response{.status = 503, .body = "not ready: " + why + "\n"};
+            return http_response{.body = "ready\n"};
         });
+        // Read-only and without personal data or secrets: served like /metrics, no token.
+        server.route_async("GET", "/", [this](http_request) { return status_page(); });
+    }
+
+    /// Empty when ready; otherwise why not (as /readyz and the status page say it).
+    std::string not_ready_reason() const
+    {
+        switch (state.load()) {
+            case phase::ready: return pipeline->not_ready_reason();
+            case phase::starting: return "starting";
+            case phase::stopping: break;
+        }
+        return "shutting down";
+    }
+
+    awaitable<http_response> status_page()
+    {
+        status_page_data d;
+        char host[256] = {};
+        if (::gethostname(host, sizeof host - 1) == 0) d.instance = host;
+        d.version = rostersync::version;
+        d.revision = rostersync::revision;
+        d.not_ready_reason = not_ready_reason();
+        d.ready = d.not_ready_reason.empty();
+        d.started = started_at;
+        d.kafka = pipeline->bootstrap();
+        d.admin_api = !admin_token.empty();
+        std::error_code ec;
+        const auto config_file = std::filesystem::absolute(config_path, ec);
+        std::string where = " --config " + shell_quote(ec ? config_path : config_file.string());
+        if (cfg_listen_port_zero) where += " --url http://" + http_address;
+        d.release_command = "rostersync release" + where;
+        d.resync_command = "rostersync resync" + where;
+        d.budgets = engine->budgets();
+        d.pipeline = co_await pipeline->status(d.max_rows);
+        d.now = std::chrono::system_clock::now();
+        co_return status_page_response(d);
     }
 
     bool authorised(const http_request& req) const
@@ -388,8 +426,11 @@ struct daemon::impl {
         std::string address = bound->address().is_v6()
                                   ? "[" + bound->address().to_string() + "]:" + std::to_string(bound->port())
                                   : bound->address().to_string() + ":" + std::to_string(bound->port());
+        http_address = address;
+        cfg_listen_port_zero = cfg.http.listen.port == 0;
         if (!bound->address().is_loopback()) {
-            lg.warning("the HTTP server listens beyond loopback; metrics are readable from the network",
+            lg.warning("the HTTP server listens beyond loopback; metrics and the status page are readable "
+                       "from the network",
                        {{"address", address}});
         }
         auto log_failure = [](std::string_view what) {

@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <random>
@@ -268,6 +269,25 @@ oauth::token_source& engine::tokens() { return impl_->tokens; }
 throttle::budget& engine::budget_for(const config::platform& p, const std::string& host)
 {
     return impl_->budget_for(impl_->current()->cfg, p, host);
+}
+
+std::vector<engine::budget_status> engine::budgets() const
+{
+    const auto snap = impl_->current();
+    std::lock_guard lock(impl_->budgets_mutex);
+    std::vector<budget_status> out;
+    out.reserve(impl_->budgets.size());
+    for (const auto& [name, b] : impl_->budgets) {
+        budget_status s{name, b->state(), {}, {}};
+        for (const auto& p : snap->cfg.platforms) {
+            if (p.budget != name) continue;
+            s.platforms.push_back(p.name);
+            for (const auto& h : p.allowed_hosts)
+                if (std::find(s.hosts.begin(), s.hosts.end(), h) == s.hosts.end()) s.hosts.push_back(h);
+        }
+        out.push_back(std::move(s));
+    }
+    return out;
 }
 
 awaitable<result<roster, fetch_error>> engine::fetch(std::string platform_name, std::string url_text, fetch_options fo)

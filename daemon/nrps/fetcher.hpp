@@ -120,6 +120,16 @@ public:
     oauth::token_source& tokens();
     throttle::budget& budget_for(const config::platform& p, const std::string& host);
 
+    /// A budget as the status page shows it: its name (a host, or a shared [[budgets]] entry).
+    struct budget_status {
+        std::string name;
+        throttle::budget::snapshot state;
+        std::vector<std::string> platforms;  ///< a shared entry: the platforms naming it
+        std::vector<std::string> hosts;      ///< … and their allowed_hosts (empty for a host's own budget)
+    };
+    /// Every budget a fetch has used so far (budgets are made on first use), by name. Thread-safe.
+    std::vector<budget_status> budgets() const;
+
 private:
     engine(net::any_io_executor ex, const config::config& cfg, metrics::registry* metrics, engine_options opts);
     struct impl;

@@ -89,6 +89,20 @@ std::string host_of(const std::string& url)
     return u ? u->host : std::string();
 }
 
+/// What a running pass fetched so far; written by the fetch's strand, read by status().
+struct pass_progress {
+    sys_clock::time_point started;
+    std::atomic<int> pages{0};
+    std::atomic<std::size_t> members{0};
+};
+
+/// How far a partition's restore read its table, contexts and checkpoint (offsets past each
+/// topic's start, summed); written by the blocking pool, read by status().
+struct restore_progress {
+    std::atomic<std::int64_t> done{0};
+    std::atomic<std::int64_t> total{0};
+};
+
 struct batch_result {
     int sent = 0;
     int failed = 0;
@@ -114,6 +128,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         std::string budget_key;
         std::optional<sys_clock::time_point> received;  // oldest request not yet served (latency)
         int failures = 0;
+        std::shared_ptr<pass_progress> progress;  // while a pass runs
     };
 
     enum class phase { restoring, replaying, live };
@@ -126,6 +141,8 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         std::map<std::string, context_rt> contexts;
         std::int64_t fence = 0;          // after a failed delivery: the end offset measured then
         std::int64_t replay_target = 0;
+        std::int64_t replay_start = 0;
+        std::shared_ptr<restore_progress> loading = std::make_shared<restore_progress>();
         std::set<std::pair<std::string, std::string>> dirty_rows;  // (context key, user id)
         std::int64_t checkpointed = -1;
         sys_clock::time_point last_checkpoint = sys_clock::now();
@@ -237,6 +254,16 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         auto t = std::make_shared<net::steady_timer>(strand);
         loop_timers.push_back(t);
         return t;
+    }
+
+    // The last pass errors, for the status page.
+    static constexpr std::size_t max_recent_errors = 20;
+    std::deque<pass_error> recent_errors;  // newest at the back
+
+    void note_error(const std::string& key, std::string outcome, std::string reason)
+    {
+        recent_errors.push_back({sys_clock::now(), key, std::move(outcome), std::move(reason)});
+        while (recent_errors.size() > max_recent_errors) recent_errors.pop_front();
     }
 
     metrics::family<prometheus::Counter>& course_seen_total;
@@ -666,7 +693,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
 
     /// Reads the table, contexts and checkpoint partitions to their ends (on the blocking pool).
     static loaded load_partition(std::string bootstrap, config::kafka_config k, std::int32_t p,
-                                 std::chrono::milliseconds timeout)
+                                 std::chrono::milliseconds timeout, std::shared_ptr<restore_progress> progress)
     {
         loaded out;
         auto c = kafka::consumer::create({.bootstrap = bootstrap, .group_id = k.group_id + ".restore",
@@ -683,6 +710,10 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         const std::vector<std::string> names{k.topics.memberships, k.topics.contexts, k.topics.checkpoints};
         std::vector<kafka::partition_offset> assign;
         std::set<std::string> open;
+        // Progress: per topic, how far past its start the reading got (compacted topics have gaps).
+        std::map<std::string, std::pair<std::int64_t, std::int64_t>> span;  // low, high
+        std::map<std::string, std::int64_t> read_to;
+        std::int64_t total = 0;
         for (const auto& t : names) {
             auto w = kafka::query_watermarks((*c)->native(), t, p, std::chrono::seconds(10));
             if (!w) {
@@ -692,8 +723,22 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             if (w->high > w->low) {
                 assign.push_back({{t, p}, RD_KAFKA_OFFSET_BEGINNING});
                 open.insert(t);
+                span[t] = {w->low, w->high};
+                total += w->high - w->low;
             }
         }
+        progress->done = 0;
+        progress->total = total;
+        auto advance = [&](const std::string& t, std::int64_t next) {
+            auto it = span.find(t);
+            if (it == span.end()) return;
+            auto& at = read_to[t];
+            const auto [low, high] = it->second;
+            const auto upto = std::clamp(next - low, std::int64_t{0}, high - low);
+            if (upto <= at) return;
+            progress->done += upto - at;
+            at = upto;
+        };
         auto cw = kafka::query_watermarks((*c)->native(), k.topics.membership_changes, p, std::chrono::seconds(10));
         if (!cw) {
             out.error = "cannot read the end of " + k.topics.membership_changes + ": " + cw.error().message();
@@ -723,9 +768,11 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 const std::string topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
                 if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                     open.erase(topic);
+                    if (auto it = span.find(topic); it != span.end()) advance(topic, it->second.second);
                     continue;
                 }
                 if (m->err) continue;  // transient; librdkafka retries
+                advance(topic, m->offset + 1);
                 const auto key = std::string(view(m->key, m->key_len));
                 const auto value = view(m->payload, m->len);
                 if (topic == k.topics.memberships) {
@@ -770,9 +817,8 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         loaded data;
         if (stopping) co_return;  // assigned while shutting down: the next owner restores it
         for (int attempt = 0;; ++attempt) {
-            auto job = to_pool([b = bootstrap, k = cfg.kafka, p = part->id, t = opts.restore_timeout] {
-                return load_partition(b, k, p, t);
-            });
+            auto job = to_pool([b = bootstrap, k = cfg.kafka, p = part->id, t = opts.restore_timeout,
+                                pr = part->loading] { return load_partition(b, k, p, t, pr); });
             data = co_await take(std::move(job));
             if (data.error.empty() || part->revoked || stopping) break;
             lg.error("restore failed; retrying", {{"partition", part->id}, {"problem", data.error}});
@@ -802,6 +848,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         }
         part->state.set_position(start);
         part->checkpointed = start;
+        part->replay_start = start;
         part->replay_target = data.changes.high;
         part->ph = phase::replaying;
         lg.info("partition table loaded; replaying the change stream",
@@ -1153,6 +1200,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 std::rethrow_exception(e);
             } catch (const std::exception& ex) {
                 lg.error("pass failed unexpectedly", {{"context", key}, {"error", ex.what()}});
+                net::post(self->strand, [self, key, what = std::string(ex.what())] {
+                    self->note_error(key, "failed", "unexpected error: " + what);
+                });
             }
         });
     }
@@ -1173,6 +1223,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 --sp->running;
                 c->busy = false;
                 c->cancel.reset();
+                c->progress.reset();
                 c->rec.schedule.running = false;
                 if (!c->launches.empty() && !sp->revoked) self->start_launches(sp, c->rec.context_key);
                 self->poke();
@@ -1183,8 +1234,15 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         const auto started_steady = steady::now();
         const bool fresh = c.rec.schedule.requested;
         on_pass_started(c.rec.schedule, started);
+        auto progress = std::make_shared<pass_progress>();
+        progress->started = started;
+        c.progress = progress;
         nrps::fetch_options fo;
         fo.priority = fresh ? throttle::priority::fresh : throttle::priority::periodic;
+        fo.on_page = [progress](const nrps::progress& p) {
+            progress->pages = p.pages;
+            progress->members = p.members;
+        };
         auto fetched = co_await net::co_spawn(
             net::make_strand(ioc), engine.fetch(c.rec.platform, c.rec.memberships_url, std::move(fo)),
             net::bind_cancellation_slot(c.cancel->slot(), net::use_awaitable));
@@ -1209,6 +1267,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             }
             c.rec.last_outcome = outcome;
             c.rec.last_error = err.ec.message() + (err.detail.empty() ? "" : ": " + err.detail);
+            note_error(key, outcome, c.rec.last_error);
             passes_total.with({outcome}).Increment();
             lg.warning("pass " + outcome, {{"context", key}, {"reason", err.ec.message()}, {"detail", err.detail},
                                            {"duration_seconds", steady::now() - started_steady}});
@@ -1221,6 +1280,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             on_pass_failed(c.rec.schedule, now, std::chrono::seconds(30));
             c.rec.last_outcome = "failed";
             c.rec.last_error = "the state fold did not catch up in time";
+            note_error(key, "failed", c.rec.last_error);
             passes_total.with({"failed"}).Increment();
             co_return;
         }
@@ -1254,6 +1314,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             on_pass_failed(c.rec.schedule, sys_clock::now(), std::chrono::seconds(5));
             c.rec.last_outcome = "failed";
             c.rec.last_error = "Kafka did not acknowledge the changes: " + br.first_error;
+            note_error(key, "failed", c.rec.last_error);
             passes_total.with({"failed"}).Increment();
             persist_context(sp, c, [] {});
             co_return;
@@ -1861,6 +1922,81 @@ awaitable<admin_reply> pipeline::list(std::string filter)
                                                                     {"total", total},
                                                                     {"partitions", std::move(owned)}})};
         };
+    co_return co_await net::co_spawn(i->strand, std::move(fn), net::use_awaitable);
+}
+
+awaitable<status_report> pipeline::status(std::size_t max_rows)
+{
+    auto i = impl_;
+    auto fn = [i, max_rows]() -> awaitable<status_report> {
+        // The rows a person looks at first: the oldest passes, the longest held, parked by key.
+        auto by_start = [](const pass_status& a, const pass_status& b) {
+            return std::tie(a.started, a.context_key) < std::tie(b.started, b.context_key);
+        };
+        auto by_since = [](const held_status& a, const held_status& b) {
+            const auto as = a.since.value_or(clock_time::max()), bs = b.since.value_or(clock_time::max());
+            return std::tie(as, a.context_key) < std::tie(bs, b.context_key);
+        };
+        auto by_key = [](const parked_status& a, const parked_status& b) { return a.context_key < b.context_key; };
+        // Keeps the first max_rows by `first`; memory stays O(max_rows) however many contexts match.
+        auto trim = [max_rows](auto& v, auto first) {
+            if (v.size() > max_rows) {
+                std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(max_rows), v.end(), first);
+                v.resize(max_rows);
+            } else {
+                std::sort(v.begin(), v.end(), first);
+            }
+        };
+        auto add = [&](auto& v, auto row, auto first) {
+            v.push_back(std::move(row));
+            if (v.size() >= 2 * max_rows + 1) trim(v, first);
+        };
+        status_report r;
+        for (const auto& [p, sp] : i->parts) {
+            using ph = partition_status::phase;
+            partition_status ps{
+                .partition = p, .memberships = sp->state.memberships(), .contexts = sp->contexts.size()};
+            switch (sp->ph) {
+                case impl::phase::restoring:
+                    ps.ph = ph::loading;
+                    ps.done = sp->loading->done;
+                    ps.total = sp->loading->total;
+                    break;
+                case impl::phase::replaying:
+                    ps.ph = ph::replaying;
+                    ps.done = std::max<std::int64_t>(0, sp->state.position() - sp->replay_start);
+                    ps.total = std::max<std::int64_t>(0, sp->replay_target - sp->replay_start);
+                    break;
+                case impl::phase::live: ps.ph = ph::live; break;
+            }
+            r.partitions.push_back(ps);
+            r.memberships_total += sp->state.memberships();
+            if (sp->ph != impl::phase::live) continue;  // contexts are complete once live
+            for (const auto& [k, c] : sp->contexts) {
+                ++r.contexts_total;
+                if (c.progress) {
+                    ++r.running_total;
+                    add(r.running,
+                        pass_status{k, c.rec.platform, c.progress->started, c.progress->pages, c.progress->members},
+                        by_start);
+                }
+                if (c.rec.held > 0) {
+                    ++r.held_total;
+                    add(r.held, held_status{k, c.rec.platform, c.rec.held, c.rec.held_since, c.rec.release_until},
+                        by_since);
+                }
+                if (c.rec.schedule.parked) {
+                    ++r.parked_total;
+                    add(r.parked, parked_status{k, c.rec.platform, c.rec.schedule.parked_reason}, by_key);
+                }
+            }
+        }
+        trim(r.running, by_start);
+        trim(r.held, by_since);
+        trim(r.parked, by_key);
+        r.errors.assign(i->recent_errors.rbegin(), i->recent_errors.rend());
+        co_return r;
+    };
     co_return co_await net::co_spawn(i->strand, std::move(fn), net::use_awaitable);
 }
 

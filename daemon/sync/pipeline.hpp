@@ -24,6 +24,7 @@
 #include "config/config.hpp"
 #include "metrics/registry.hpp"
 #include "nrps/fetcher.hpp"
+#include "sync/status.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -88,6 +89,9 @@ public:
     awaitable<admin_reply> resync(std::string context_key);
     awaitable<admin_reply> release(std::string context_key, std::string platform);
     awaitable<admin_reply> list(std::string filter);  ///< "held", "parked" or "" (all, capped)
+    /// For the status page (runs on the pipeline's strand, like the admin API): at most `max_rows`
+    /// passes, held and parked contexts each; every owned partition; the last pass errors.
+    awaitable<status_report> status(std::size_t max_rows);
 
 private:
     pipeline() = default;

@@ -130,6 +130,8 @@ public:
     std::optional<double> remaining() const { return remaining_; }
     long rejections() const { return rejections_; }
     const budget_params& params() const { return p_; }
+    /// The end of the pause after the last rejection (it may lie in the past); nullopt: never paused.
+    std::optional<time_point> paused_until() const { return paused_until_; }
 
 private:
     budget_params p_;

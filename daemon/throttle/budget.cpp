@@ -251,7 +251,16 @@ void budget::set_share(double share)
 budget::snapshot budget::state() const
 {
     std::lock_guard lock(mutex_);
-    return {adm_.in_flight(), adm_.remaining(), adm_.rejections(), fresh_.size() + periodic_.size(), admitted_};
+    snapshot s{.in_flight = adm_.in_flight(),
+               .remaining = adm_.remaining(),
+               .rejections = adm_.rejections(),
+               .waiting = fresh_.size() + periodic_.size(),
+               .admitted = admitted_,
+               .max_in_flight = adm_.cap()};
+    const auto now = clock::now();
+    if (auto until = adm_.paused_until(); until && *until > now)
+        s.paused_for = std::chrono::ceil<std::chrono::milliseconds>(*until - now);
+    return s;
 }
 
 }  // namespace rostersync::throttle

@@ -110,11 +110,14 @@ public:
 
     struct snapshot {
         int in_flight = 0;
-        std::optional<double> remaining;
+        std::optional<double> remaining;  ///< the platform's last X-Rate-Limit-Remaining
         long rejections = 0;
         std::size_t waiting = 0;
         long admitted = 0;
+        int max_in_flight = 0;            ///< the in-flight cap now (max_in_flight × share, at least 1)
+        std::optional<std::chrono::milliseconds> paused_for;  ///< what is left of a pause after a rejection
     };
+    /// A consistent view of the budget (for the status page and tests). Thread-safe.
     snapshot state() const;
 
 private:

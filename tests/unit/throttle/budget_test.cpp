@@ -81,6 +81,28 @@ TEST(Budget, RejectionPausesEveryone)
     EXPECT_EQ(b.state().remaining, 500.0);
 }
 
+TEST(Budget, StateShowsTheCapAndWhatIsLeftOfAPause)
+{
+    budget b({.name = "b", .params = {.max_in_flight = 6, .reserve = 0, .requests_per_second = 10000, .share = 0.5}});
+    EXPECT_EQ(b.state().max_in_flight, 3);  // max_in_flight × share
+    EXPECT_FALSE(b.state().paused_for);
+    EXPECT_FALSE(b.state().remaining);
+    net::io_context ioc;
+    auto reject = [&]() -> awaitable<void> {
+        auto p = co_await b.acquire();
+        EXPECT_EQ(b.state().in_flight, 1);
+        p->rejected(std::chrono::seconds(60));
+    };
+    net::co_spawn(ioc, reject, net::detached);
+    ioc.run();
+    const auto s = b.state();
+    EXPECT_EQ(s.in_flight, 0);
+    ASSERT_TRUE(s.paused_for);
+    EXPECT_GT(*s.paused_for, 59s);
+    EXPECT_LE(*s.paused_for, 60s);
+    EXPECT_EQ(s.remaining, 0.0);  // a rejection sets the allowance to 0
+}
+
 TEST(Budget, PeriodicWorkGetsItsShareWhileFreshWorkWaits)
 {
     net::io_context ioc;
