@@ -4,6 +4,7 @@
 #include "app/options.hpp"
 #include "common/version.hpp"
 #include "config/load.hpp"
+#include "discovery/rest_client.hpp"
 #include "nrps/fetcher.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -46,6 +47,15 @@ int main(int argc, char** argv)
         if (!engine) {
             std::cerr << opts.config_path << ": " << engine.error().detail << "\n";
             return app::exit_config;
+        }
+        // And the REST token files of account discovery (missing, empty, group-readable).
+        for (const auto& p : cfg->platforms) {
+            if (p.rest_token_file.empty()) continue;
+            if (auto token = discovery::read_token_file(p.rest_token_file); !token) {
+                std::cerr << opts.config_path << ": platforms[" << p.name << "].rest_token_file: "
+                          << token.error().detail << "\n";
+                return app::exit_config;
+            }
         }
         std::cout << opts.config_path << ": configuration is valid\n";
         return app::exit_ok;

@@ -64,9 +64,7 @@ int consumer::on_stats(rd_kafka_t*, char* json, std::size_t len, void* opaque)
 result<std::unique_ptr<consumer>, std::string> consumer::create(const consumer_options& opts)
 {
     if (opts.group_id.empty()) return std::string("a consumer needs a group.id");
-    char err[512];
-    conf_ptr conf(rd_kafka_conf_new());
-    std::vector<std::pair<std::string, std::string>> settings{
+    property_list settings{
         {"bootstrap.servers", opts.bootstrap},
         {"group.id", opts.group_id},
         {"client.id", opts.client_id},
@@ -79,20 +77,17 @@ result<std::unique_ptr<consumer>, std::string> consumer::create(const consumer_o
     };
     if (opts.on_statistics)
         settings.emplace_back("statistics.interval.ms", std::to_string(opts.statistics_interval.count()));
-    // [kafka.properties] last: they override the defaults above, statistics.interval.ms included.
-    settings.insert(settings.end(), opts.properties.begin(), opts.properties.end());
-    for (const auto& [k, v] : settings) {
-        if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
-            return "kafka property " + k + ": " + err;
-    }
+    auto made = make_conf(std::move(settings), opts.properties);
+    if (!made) return made.error();
+    conf_ptr conf = std::move(*made);
     std::unique_ptr<consumer> c(new consumer());
     rd_kafka_conf_set_opaque(conf.get(), c.get());
     rd_kafka_conf_set_rebalance_cb(conf.get(), &consumer::on_rebalance);
-    rd_kafka_conf_set_log_cb(conf.get(), log_callback);
     if (opts.on_statistics) {
         c->on_statistics_ = opts.on_statistics;
         rd_kafka_conf_set_stats_cb(conf.get(), &consumer::on_stats);
     }
+    char err[512];
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof err);
     if (rk == nullptr) return std::string("cannot create the Kafka consumer: ") + err;
     conf.release();

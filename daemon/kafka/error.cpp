@@ -50,4 +50,17 @@ void log_callback(const rd_kafka_t*, int level, const char* facility, const char
     lg.write(l, "librdkafka", {{"facility", facility}, {"text", text}});
 }
 
+result<conf_ptr, std::string> make_conf(property_list defaults, const property_list& overrides)
+{
+    char err[512];
+    conf_ptr conf(rd_kafka_conf_new());
+    defaults.insert(defaults.end(), overrides.begin(), overrides.end());
+    for (const auto& [k, v] : defaults) {
+        if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
+            return "kafka property " + k + ": " + err;
+    }
+    rd_kafka_conf_set_log_cb(conf.get(), log_callback);
+    return conf;
+}
+
 }  // namespace rostersync::kafka

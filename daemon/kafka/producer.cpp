@@ -39,9 +39,7 @@ void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void*)
 
 result<std::unique_ptr<producer>, std::string> producer::create(const producer_options& opts)
 {
-    char err[512];
-    conf_ptr conf(rd_kafka_conf_new());
-    std::vector<std::pair<std::string, std::string>> settings{
+    property_list settings{
         {"bootstrap.servers", opts.bootstrap},
         {"client.id", opts.client_id},
         {"enable.idempotence", "true"},
@@ -50,15 +48,11 @@ result<std::unique_ptr<producer>, std::string> producer::create(const producer_o
     };
     if (opts.on_statistics)
         settings.emplace_back("statistics.interval.ms", std::to_string(opts.statistics_interval.count()));
-    // [kafka.properties] last: they override the defaults above, statistics.interval.ms included.
-    settings.insert(settings.end(), opts.properties.begin(), opts.properties.end());
-    for (const auto& [k, v] : settings) {
-        if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
-            return "kafka property " + k + ": " + err;
-    }
+    auto made = make_conf(std::move(settings), opts.properties);
+    if (!made) return made.error();
+    conf_ptr conf = std::move(*made);
     std::unique_ptr<producer> p(new producer());
     rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
-    rd_kafka_conf_set_log_cb(conf.get(), log_callback);
     rd_kafka_conf_set_opaque(conf.get(), p.get());
     if (opts.on_statistics) {
         p->on_statistics_ = opts.on_statistics;
@@ -68,6 +62,7 @@ result<std::unique_ptr<producer>, std::string> producer::create(const producer_o
         p->on_error_ = opts.on_error;
         rd_kafka_conf_set_error_cb(conf.get(), &producer::on_error_event);
     }
+    char err[512];
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
     if (rk == nullptr) return std::string("cannot create the Kafka producer: ") + err;
     conf.release();

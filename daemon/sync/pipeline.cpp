@@ -466,10 +466,34 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     // ------------------------------------------------------------------------------------------
     // Ingest: lti.course-seen → sync requests or the dead-letter topic
 
+    /// The pace of a poll loop: after a round that handled nothing it waits 1, 2, 4 … 20 ms
+    /// (polls are non-blocking, librdkafka fills its queues meanwhile); after a busy round it
+    /// yields the strand so passes and the other loops run between rounds.
+    class poll_pacer {
+    public:
+        explicit poll_pacer(const net::strand<net::io_context::executor_type>& strand) : strand_(strand), idle_(strand) {}
+
+        awaitable<void> after(int handled)
+        {
+            if (handled == 0) {
+                idle_.expires_after(backoff_);
+                co_await idle_.async_wait(nothrow);
+                backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(20));
+            } else {
+                backoff_ = std::chrono::milliseconds(1);
+                co_await net::post(strand_, net::use_awaitable);
+            }
+        }
+
+    private:
+        net::strand<net::io_context::executor_type> strand_;
+        net::steady_timer idle_;
+        std::chrono::milliseconds backoff_{1};
+    };
+
     awaitable<void> ingest_loop()
     {
-        net::steady_timer idle(strand);
-        auto backoff = 1ms;
+        poll_pacer pace(strand);
         while (!stopping) {
             beat(0);
             int n = 0;
@@ -484,14 +508,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 ++n;
             }
             ingest->take_rebalances();  // ingest partitions carry no state
-            if (n == 0) {
-                idle.expires_after(backoff);
-                co_await idle.async_wait(nothrow);
-                backoff = std::min(backoff * 2, std::chrono::milliseconds(20));
-            } else {
-                backoff = 1ms;
-                co_await net::post(strand, net::use_awaitable);
-            }
+            co_await pace.after(n);
         }
     }
 
@@ -568,8 +585,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
 
     awaitable<void> requests_loop()
     {
-        net::steady_timer idle(strand);
-        auto backoff = 1ms;
+        poll_pacer pace(strand);
         while (!stopping) {
             beat(1);
             for (auto& ev : requests->take_rebalances()) {
@@ -600,14 +616,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 }
                 handle_request(it->second, std::move(*m));
             }
-            if (n == 0) {
-                idle.expires_after(backoff);
-                co_await idle.async_wait(nothrow);
-                backoff = std::min(backoff * 2, std::chrono::milliseconds(20));
-            } else {
-                backoff = 1ms;
-                co_await net::post(strand, net::use_awaitable);
-            }
+            co_await pace.after(n);
         }
     }
 
@@ -882,8 +891,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
 
     awaitable<void> state_loop()
     {
-        net::steady_timer idle(strand);
-        auto backoff = 1ms;
+        poll_pacer pace(strand);
         while (!fold_stopped) {
             beat(2);
             int n = 0;
@@ -921,14 +929,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 it->second->waiters.clear();
                 maybe_live(*it->second);
             }
-            if (n == 0) {
-                idle.expires_after(backoff);
-                co_await idle.async_wait(nothrow);
-                backoff = std::min(backoff * 2, std::chrono::milliseconds(20));
-            } else {
-                backoff = 1ms;
-                co_await net::post(strand, net::use_awaitable);
-            }
+            co_await pace.after(n);
         }
     }
 

@@ -1,6 +1,7 @@
 #include "sync/records.hpp"
 
 #include "roster/encode.hpp"
+#include "sync/json_fields.hpp"
 
 #include <boost/json.hpp>
 
@@ -10,20 +11,9 @@
 
 namespace rostersync::sync {
 namespace json = boost::json;
+using detail::fail;
+using detail::str;
 namespace {
-
-template <class T>
-result<T, std::string> fail(std::string message)
-{
-    return result<T, std::string>(boost::system::in_place_error, std::move(message));
-}
-
-std::optional<std::string> str(const json::object& o, std::string_view k)
-{
-    auto it = o.find(k);
-    if (it == o.end() || !it->value().is_string()) return std::nullopt;
-    return std::string(it->value().as_string());
-}
 
 /// An integer field: a JSON integer, or (proto3's JSON mapping of 64-bit integers) a string of
 /// exactly that; values beyond int64 saturate, so range checks see them as too large.

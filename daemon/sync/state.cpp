@@ -1,6 +1,7 @@
 #include "sync/state.hpp"
 
 #include "sync/course_seen.hpp"
+#include "sync/json_fields.hpp"
 #include "sync/records.hpp"
 
 #include <boost/json.hpp>
@@ -9,24 +10,8 @@
 
 namespace rostersync::sync {
 namespace json = boost::json;
-namespace {
-
-// nrps::member and change_event are aggregates that a std::string could initialise, so errors
-// are constructed explicitly.
-template <class T>
-result<T, std::string> fail(std::string message)
-{
-    return result<T, std::string>(boost::system::in_place_error, std::move(message));
-}
-
-std::optional<std::string> str(const json::object& o, std::string_view k)
-{
-    auto it = o.find(k);
-    if (it == o.end() || !it->value().is_string()) return std::nullopt;
-    return std::string(it->value().as_string());
-}
-
-}  // namespace
+using detail::fail;
+using detail::str;
 
 result<change_event, std::string> decode_change(std::string_view text)
 {

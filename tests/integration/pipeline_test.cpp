@@ -63,34 +63,18 @@ protected:
 
     std::map<std::string, std::set<std::string>> truth(const std::vector<sim_course>& courses)
     {
-        std::map<std::string, std::set<std::string>> all;
-        for (const auto& c : courses) all.merge(env_->truth(c));
-        return all;
+        return env_->truth(courses);
     }
 
     /// Publishes a CourseSeen for each course and waits until each finished a pass that started
     /// after the publication (including a confirming pass when removals are pending).
     void sync_all(const std::vector<sim_course>& courses, std::chrono::milliseconds timeout = 60s)
     {
-        const auto since = pipeline_env::now_text();
-        for (const auto& c : courses) env_->publish_seen(c);
-        for (const auto& c : courses)
-            ASSERT_TRUE(env_->wait_pass_after(c, since, timeout))
-                << c.context_key() << " since " << since << ": "
-                << json::serialize(env_->context_state(c).value_or(json::object{})) << " " << env_->last_admin_answer()
-                << "\n" << log_text();
+        const auto problem = env_->sync_all(courses, timeout);
+        ASSERT_TRUE(problem.empty()) << problem;
     }
 
-    std::string log_text()
-    {
-        std::string out;
-        for (auto& d : env_->daemons())
-            if (d->process) {
-                d->process->wait_for_log("(drain what is there)", std::chrono::milliseconds(200));
-                out += "---- " + d->name + "\n" + d->process->log_text();
-            }
-        return out;
-    }
+    std::string log_text() { return env_->log_text(); }
 };
 
 TEST_F(Pipeline, FirstSyncThenNothingThenExactlyTheChurn)

@@ -315,6 +315,42 @@ TEST_F(FetchSecurity, KeyFilesReadableByOthersAreRefused)
     }
 }
 
+// Account discovery's REST token files are checked like the keys: by --check-config (the unit's
+// ExecStartPre) and at start.
+TEST_F(FetchSecurity, RestTokenFilesReadableByOthersAreRefused)
+{
+    const auto token = dir_.path() / "rest-token";
+    {
+        std::ofstream out(token);
+        out << "1~restsecret\n";
+    }
+    // Platform "school" gets a REST API on its own host (the REST token goes only to allowed hosts).
+    const auto config = write_config("rest.toml", "ca_file = \"ca.pem\"\n");
+    {
+        std::stringstream text;
+        text << std::ifstream(config).rdbuf();
+        auto toml = text.str();
+        const std::string school = "name = \"school\"\n";
+        const auto at = toml.find(school);
+        ASSERT_NE(at, std::string::npos) << toml;
+        toml.insert(at + school.size(), "rest_url = \"https://school.test\"\nrest_token_file = \"rest-token\"\n");
+        std::ofstream(config) << toml;
+    }
+    ASSERT_EQ(::chmod(token.c_str(), 0644), 0);
+    auto check = run(ROSTERSYNCD_PATH, {"--check-config", config.string()});
+    EXPECT_EQ(check.rc, 78) << check.out;
+    EXPECT_NE(check.out.find("rest_token_file"), std::string::npos) << check.out;
+    EXPECT_NE(check.out.find("chmod 600"), std::string::npos) << check.out;
+    EXPECT_EQ(check.out.find("restsecret"), std::string::npos) << "the token was printed";
+    ASSERT_EQ(::chmod(token.c_str(), 0600), 0);
+    auto ok = run(ROSTERSYNCD_PATH, {"--check-config", config.string()});
+    EXPECT_EQ(ok.rc, 0) << ok.out;
+    std::filesystem::remove(token);
+    auto missing = run(ROSTERSYNCD_PATH, {"--check-config", config.string()});
+    EXPECT_EQ(missing.rc, 78) << missing.out;
+    EXPECT_NE(missing.out.find("rest_token_file"), std::string::npos) << missing.out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The daemon, through Kafka. Besides the environment's platform (every simulated host allowed),
 // "strict" allows only a.school.test and "wild" allows "*.school.test"; both are the client

@@ -45,20 +45,13 @@ protected:
 
     std::map<std::string, std::set<std::string>> truth(const std::vector<sim_course>& courses)
     {
-        std::map<std::string, std::set<std::string>> all;
-        for (const auto& c : courses) all.merge(env_->truth(c));
-        return all;
+        return env_->truth(courses);
     }
 
     void sync_all(const std::vector<sim_course>& courses, std::chrono::milliseconds timeout = 90s)
     {
-        const auto since = pipeline_env::now_text();
-        for (const auto& c : courses) env_->publish_seen(c);
-        for (const auto& c : courses)
-            ASSERT_TRUE(env_->wait_pass_after(c, since, timeout))
-                << c.context_key() << " since " << since << ": "
-                << json::serialize(env_->context_state(c).value_or(json::object{})) << " " << env_->last_admin_answer()
-                << "\n" << log_text();
+        const auto problem = env_->sync_all(courses, timeout);
+        ASSERT_TRUE(problem.empty()) << problem;
     }
 
     /// Waits until a pass that started at or after `since` ended (whatever its outcome).
@@ -77,16 +70,7 @@ protected:
         return std::nullopt;
     }
 
-    std::string log_text()
-    {
-        std::string out;
-        for (auto& d : env_->daemons())
-            if (d->process) {
-                d->process->wait_for_log("(drain what is there)", std::chrono::milliseconds(200));
-                out += "---- " + d->name + "\n" + d->process->log_text();
-            }
-        return out.size() > 200'000 ? out.substr(out.size() - 200'000) : out;
-    }
+    std::string log_text() { return env_->log_text(); }
 
     /// Checks every repeated change carries one id; returns the number of repeats.
     int check_repeats()

@@ -152,6 +152,36 @@ std::map<std::string, std::set<std::string>> pipeline_env::truth(const sim_cours
     });
 }
 
+std::map<std::string, std::set<std::string>> pipeline_env::truth(const std::vector<sim_course>& courses)
+{
+    std::map<std::string, std::set<std::string>> all;
+    for (const auto& c : courses) all.merge(truth(c));
+    return all;
+}
+
+std::string pipeline_env::sync_all(const std::vector<sim_course>& courses, std::chrono::milliseconds timeout)
+{
+    const auto since = now_text();
+    for (const auto& c : courses) publish_seen(c);
+    for (const auto& c : courses)
+        if (!wait_pass_after(c, since, timeout))
+            return "no pass of " + c.context_key() + " since " + since + ": " +
+                   boost::json::serialize(context_state(c).value_or(boost::json::object{})) + " " +
+                   last_admin_answer() + "\n" + log_text();
+    return {};
+}
+
+std::string pipeline_env::log_text(std::size_t tail)
+{
+    std::string out;
+    for (auto& d : daemons_)
+        if (d->process) {
+            d->process->wait_for_log("(drain what is there)", std::chrono::milliseconds(200));
+            out += "---- " + d->name + "\n" + d->process->log_text();
+        }
+    return out.size() > tail ? out.substr(out.size() - tail) : out;
+}
+
 daemon_instance& pipeline_env::start_daemon(int live, std::chrono::milliseconds timeout)
 {
     auto d = std::make_unique<daemon_instance>();

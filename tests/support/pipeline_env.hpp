@@ -93,6 +93,8 @@ public:
     sim_course add_course(const std::string& host, int size);
     /// The simulator's truth: user_id → sorted role URIs (what a correct fold must hold).
     std::map<std::string, std::set<std::string>> truth(const sim_course& c);
+    /// The same for several courses together.
+    std::map<std::string, std::set<std::string>> truth(const std::vector<sim_course>& courses);
 
     /// Starts a daemon and waits for READY=1 and for its partitions (all, or `live_partitions`) to be live.
     daemon_instance& start_daemon(int live_partitions = -1, std::chrono::milliseconds timeout = std::chrono::seconds(60));
@@ -133,6 +135,12 @@ public:
     /// compare) and is neither running nor waiting for a confirming pass; returns its state.
     std::optional<boost::json::object> wait_pass_after(const sim_course& c, const std::string& since,
                                                        std::chrono::milliseconds timeout);
+    /// Publishes a CourseSeen for each course and waits until each finished a pass that started
+    /// after the publication (including a confirming pass when removals are pending). Returns
+    /// what went wrong (the context's state and the daemons' logs), empty on success.
+    std::string sync_all(const std::vector<sim_course>& courses, std::chrono::milliseconds timeout);
+    /// Every daemon's log so far ("---- name" headers), the last `tail` bytes of it.
+    std::string log_text(std::size_t tail = 200'000);
     /// The current time as the daemon writes it (RFC 3339, ms).
     static std::string now_text();
 
