@@ -71,6 +71,7 @@ done
 cat <<MSG
 
   rostersyncd is ready (pid $daemon_pid), on embedded Kafka at $bootstrap.
+    status:    $url/   (open it in a browser: budgets, passes, held and parked contexts, partitions)
     metrics:   $url/metrics          health: $url/healthz   readiness: $url/readyz
     admin:     $cli status --config $work/rostersync.toml
     log:       $work/rostersyncd.log

@@ -77,22 +77,27 @@ void run_on_two_threads(net::io_context& ioc)
     for (auto& r : runners) r.join();
 }
 
+/// Spawns `n` sleepers, each on a strand of its own and tracked by `tasks`; sleeper i sleeps
+/// `duration(i)`. Each counts itself finished (without an exception) when it completes.
+template <class Duration>
+void spawn_sleepers(net::io_context& ioc, task_group& tasks, counters& c, int n, Duration duration)
+{
+    for (int i = 0; i < n; ++i) {
+        auto done = tasks.adapt([&c](std::exception_ptr e) {
+            EXPECT_FALSE(e);
+            c.finished.fetch_add(1);
+        });
+        net::co_spawn(net::make_strand(ioc), sleeper(duration(i), &c), std::move(done));
+    }
+}
+
 TEST(TaskGroup, TracksTasksFinishingOnManyThreads)
 {
     constexpr int n = 400;
     net::io_context ioc(2);
     task_group tasks(ioc.get_executor());
     counters c;
-    for (int i = 0; i < n; ++i) {
-        net::co_spawn(
-            net::make_strand(ioc),
-            sleeper(std::chrono::milliseconds(i % 7), &c),
-            tasks.adapt([&](std::exception_ptr e) {
-                EXPECT_FALSE(e);
-                c.finished.fetch_add(1);
-            })
-        );
-    }
+    spawn_sleepers(ioc, tasks, c, n, [](int i) { return std::chrono::milliseconds(i % 7); });
     EXPECT_EQ(tasks.size(), static_cast<std::size_t>(n));
     net::co_spawn(ioc, wait_empty(&tasks, &c), net::detached);
     run_on_two_threads(ioc);
@@ -108,11 +113,7 @@ TEST(TaskGroup, EmitFromAnotherThreadCancelsEveryTask)
     net::io_context ioc(2);
     task_group tasks(ioc.get_executor());
     counters c;
-    for (int i = 0; i < n; ++i) {
-        net::co_spawn(net::make_strand(ioc), sleeper(1h, &c), tasks.adapt([&](std::exception_ptr) {
-            c.finished.fetch_add(1);
-        }));
-    }
+    spawn_sleepers(ioc, tasks, c, n, [](int) { return std::chrono::milliseconds(1h); });
     net::co_spawn(ioc, wait_empty(&tasks, &c), net::detached);
     net::co_spawn(ioc, emit_once_all_wait(&tasks, &c, n), net::detached);
     run_on_two_threads(ioc);
@@ -132,13 +133,7 @@ TEST(TaskGroup, EmitRacingFinishingTasks)
     net::io_context ioc(2);
     task_group tasks(ioc.get_executor());
     counters c;
-    for (int i = 0; i < n; ++i) {
-        net::co_spawn(
-            net::make_strand(ioc),
-            sleeper(std::chrono::milliseconds(i % 5), &c),
-            tasks.adapt([&](std::exception_ptr) { c.finished.fetch_add(1); })
-        );
-    }
+    spawn_sleepers(ioc, tasks, c, n, [](int i) { return std::chrono::milliseconds(i % 5); });
     net::co_spawn(ioc, wait_empty(&tasks, &c), net::detached);
     net::co_spawn(ioc, emit_until_empty(&tasks, &c), net::detached);
     run_on_two_threads(ioc);
