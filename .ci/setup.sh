@@ -13,6 +13,7 @@ packages=(
   clang libclang-rt-14-dev
   curl kcat python3 systemd
   prometheus python3-yaml
+  valgrind gnuplot-nox
 )
 
 missing=()
