@@ -14,6 +14,7 @@ packages=(
   curl kcat python3 systemd
   prometheus python3-yaml
   chromium
+  valgrind gnuplot-nox
 )
 
 missing=()

@@ -212,6 +212,12 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     net::io_context& ioc;
     net::strand<net::io_context::executor_type> strand;
     net::thread_pool blocking{2};  // Kafka calls that wait on the network
+    // Partition restores, each with a consumer of its own: mostly waiting (creating the client,
+    // finding the coordinator, watermarks, closing: 0.7-1 s even for an empty partition against
+    // the mock cluster), so with 96 partitions the two blocking threads made a restart take
+    // 35-45 s whatever the state's size. Sixteen overlap the waits (benchmarks/README.md,
+    // restart); one consumer for all of an assignment's partitions would remove them.
+    net::thread_pool restores{16};
     config::config cfg;
     nrps::engine& engine;
     pipeline_options opts;
@@ -409,9 +415,15 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     template <class F>
     auto to_pool(F f)
     {
+        return to_pool(blocking, std::move(f));
+    }
+
+    template <class F>
+    auto to_pool(net::thread_pool& pool, F f)
+    {
         using T = decltype(f());
         auto h = handoff<T>::create(strand);
-        net::post(blocking, [f = std::move(f), h]() mutable { h->set(f()); });
+        net::post(pool, [f = std::move(f), h]() mutable { h->set(f()); });
         return h;
     }
 
@@ -826,8 +838,14 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         loaded data;
         if (stopping) co_return;  // assigned while shutting down: the next owner restores it
         for (int attempt = 0;; ++attempt) {
+<<<<<<< HEAD
             auto job = to_pool([b = bootstrap, k = cfg.kafka, p = part->id, t = opts.restore_timeout,
                                 pr = part->loading] { return load_partition(b, k, p, t, pr); });
+=======
+            auto job = to_pool(restores, [b = bootstrap, k = cfg.kafka, p = part->id, t = opts.restore_timeout] {
+                return load_partition(b, k, p, t);
+            });
+>>>>>>> e2e
             data = co_await take(std::move(job));
             if (data.error.empty() || part->revoked || stopping) break;
             lg.error("restore failed; retrying", {{"partition", part->id}, {"problem", data.error}});
@@ -1772,7 +1790,10 @@ result<std::unique_ptr<pipeline>, start_error> pipeline::create(net::io_context&
 
 pipeline::~pipeline()
 {
-    if (impl_) impl_->blocking.join();
+    if (impl_) {
+        impl_->blocking.join();
+        impl_->restores.join();
+    }
 }
 
 awaitable<void> pipeline::run()

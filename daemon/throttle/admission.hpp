@@ -10,6 +10,7 @@
 //     - the pace allows it (one start per 1 / requests_per_second),
 //     - and, once the platform has reported its allowance, the estimate
 //         remaining + refill × (now − reported_at)  −  reserve  ≥  up_front × (in_flight + 1) + margin
+//       (unless `feedback` is off: the benchmarks' naive strategies)
 //
 // `remaining` comes from X-Rate-Limit-Remaining; `refill` is the platform's drain rate (Canvas:
 // 10 units/s), used to predict when a low allowance suffices again. Several instances sharing a
@@ -34,6 +35,11 @@ struct budget_params {
     double refill_per_second = 10;
     double share = 1.0;          ///< fraction of the work this instance owns (0, 1]
     std::chrono::milliseconds default_pause{5000};  ///< after a rejection without Retry-After
+    /// For benchmarks and comparisons only (benchmarks/e2e/naive_driver.cpp): false ignores the
+    /// platform's reported allowance (X-Rate-Limit-Remaining) when deciding, so only the
+    /// in-flight cap, the pace and a rejection's pause apply: a client without feedback. The
+    /// reports are still recorded (remaining(), the budget's metrics). Not a configuration key.
+    bool feedback = true;
 };
 
 template <class Clock>
@@ -65,7 +71,7 @@ public:
                                            std::chrono::duration<double>(1.0 / p_.requests_per_second));
             if (now < slot) return {false, slot};
         }
-        if (remaining_) {
+        if (remaining_ && p_.feedback) {
             const double need = p_.reserve + p_.up_front * (in_flight_ + 1) + p_.margin;
             const double have = estimate(now);
             if (have < need) {

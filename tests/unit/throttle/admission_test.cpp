@@ -126,6 +126,67 @@ TEST(Admission, WithoutHeadersOnlyCapAndPaceApply)
     EXPECT_TRUE(a.decide(at(0.1)).admit);
 }
 
+// feedback = false (the benchmarks' naive strategies): a reported allowance is recorded but
+// never consulted, so only the in-flight cap, the pace and a rejection's pause decide.
+TEST(Admission, WithoutFeedbackTheReportedAllowanceIsIgnored)
+{
+    adm a({.max_in_flight = 3, .reserve = 300, .requests_per_second = 1000, .refill_per_second = 10,
+           .default_pause = 5000ms, .feedback = false});
+    a.on_start(at(0));
+    a.on_finish(at(0), 0.0);  // the platform says "nothing left"
+    ASSERT_TRUE(a.remaining());
+    EXPECT_EQ(*a.remaining(), 0.0);
+    for (int i = 0; i < 3; ++i) {
+        auto d = a.decide(at(0.01 * (i + 1)));
+        ASSERT_TRUE(d.admit) << i;  // with feedback this would wait 36 s for the refill
+        a.on_start(at(0.01 * (i + 1)));
+    }
+    EXPECT_FALSE(a.decide(at(1)).admit);  // the cap still holds
+    EXPECT_FALSE(a.decide(at(1)).retry_at);
+    a.on_rejected(at(1), std::nullopt);   // a rejection still pauses, for the default 5 s
+    auto d = a.decide(at(2));
+    EXPECT_FALSE(d.admit);
+    EXPECT_EQ(*d.retry_at, at(6));
+    EXPECT_TRUE(a.decide(at(6)).admit);   // and then the allowance (0) is ignored again
+
+    // The same reports with feedback on: the allowance decides.
+    adm b({.max_in_flight = 3, .reserve = 300, .requests_per_second = 1000, .refill_per_second = 10});
+    b.on_start(at(0));
+    b.on_finish(at(0), 0.0);
+    EXPECT_FALSE(b.decide(at(0.01)).admit);
+}
+
+// Sixteen requests in flight without feedback against Canvas's bucket (up-front 50 each, so the
+// 12th in flight reaches the high-water mark of 600) are rejected; with feedback, never.
+TEST(Admission, WithoutFeedbackSixteenInFlightTripCanvasBucket)
+{
+    for (bool feedback : {false, true}) {
+        adm a({.max_in_flight = 16, .reserve = 0, .requests_per_second = 1000, .up_front = 50, .margin = 10,
+               .refill_per_second = 10, .feedback = feedback});
+        double bucket = 0;  // no drain within the burst: it lasts 0.16 s
+        int rejected = 0;
+        a.on_start(at(0));
+        a.on_finish(at(0), 600.0);  // a first report: the bucket is empty
+        for (int i = 0; i < 16; ++i) {
+            const double now = 0.01 * (i + 1);
+            if (!a.decide(at(now)).admit) break;
+            bucket += 50;
+            if (bucket >= 600) {
+                bucket -= 50;  // Canvas keeps the charge; the model does not matter past here
+                ++rejected;
+                a.on_start(at(now));
+                a.on_rejected(at(now), std::nullopt);
+                break;
+            }
+            a.on_start(at(now));
+        }
+        if (feedback)
+            EXPECT_EQ(rejected, 0);
+        else
+            EXPECT_EQ(rejected, 1);  // the 12th request
+    }
+}
+
 // A sequential client following the rule against Canvas's default bucket never gets rejected
 // and runs close to the drain rate: the rule's steady state.
 TEST(Admission, SteadyStateAgainstACanvasBucketModel)

@@ -103,6 +103,27 @@ TEST(Budget, StateShowsTheCapAndWhatIsLeftOfAPause)
     EXPECT_EQ(s.remaining, 0.0);  // a rejection sets the allowance to 0
 }
 
+TEST(Budget, WithoutFeedbackALowAllowanceDoesNotHoldRequests)
+{
+    net::io_context ioc;
+    budget_params params{.max_in_flight = 2, .reserve = 300, .requests_per_second = 10000};
+    budget b({.name = "b", .params = params});
+    params.feedback = false;  // what benchmarks/e2e/naive_driver.cpp does through engine::budget_for
+    b.update(params, std::chrono::minutes(10), 0.2);
+    int admitted = 0;
+    net::co_spawn(ioc, [&]() -> awaitable<void> {
+        for (int i = 0; i < 3; ++i) {
+            auto p = co_await b.acquire();
+            EXPECT_TRUE(p);
+            ++admitted;
+            p->finish(0.0);  // the platform reports nothing left; with feedback the next would wait 36 s
+        }
+    }, net::detached);
+    ioc.run_for(500ms);
+    EXPECT_EQ(admitted, 3);
+    EXPECT_EQ(b.state().remaining, 0.0);  // the report is still recorded
+}
+
 TEST(Budget, PeriodicWorkGetsItsShareWhileFreshWorkWaits)
 {
     net::io_context ioc;
