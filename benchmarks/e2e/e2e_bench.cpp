@@ -82,7 +82,8 @@ struct options {
         return out;
     }
     int state_partitions = 96;           // restart / scale-out
-    int daemon_max_in_flight = 4;        // throttle: rostersyncd's budget (deploy defaults 4, 300)
+    int daemon_max_in_flight = 6;        // throttle: rostersyncd's budget (the Canvas budget of
+    int daemon_rps = 30;                 // deploy/rostersync.example.toml: 6, 300, 30)
     int daemon_reserve = 300;
 };
 
@@ -99,8 +100,8 @@ The end-to-end benchmark: rostersyncd against the simulated platform and the moc
 --smoke more (bulk 1 %, throttle 10 s, restart 10,000, 4 partitions, no settling pauses), to
 check that the harness works (ctest bench_smoke.e2e). Exits 2 when a run is invalid (records
 lost, a restore incomplete, a crash, a strategy that read nothing), 1 on an error.
---daemon-budget sets rostersyncd's budget in the throttle scenario (default 4,300: the deploy
-defaults). Writes DIR/<scenario>.json and time series DIR/<scenario>*.dat; benchmarks/e2e/run.sh plots them.
+--daemon-budget sets rostersyncd's budget in the throttle scenario (default 6,300: the Canvas
+budget of deploy/rostersync.example.toml, with requests_per_second 30). Writes DIR/<scenario>.json and time series DIR/<scenario>*.dat; benchmarks/e2e/run.sh plots them.
 The mock cluster keeps at most 5 MiB per partition (older records are dropped), so the bulk and
 restart scenarios use 96 partitions and lz4 compression by default, enough to keep every record
 (a 5,000-member course's changes land in one partition); a run that lost records says so and is
@@ -1014,12 +1015,12 @@ json::object run_throttle(const options& o)
         env.dir().write("driver-" + s.name + ".toml", t.str());
     }
 
-    // rostersyncd with the budget a Canvas deployment gets by default (README: max_in_flight 4,
-    // reserve 300, requests_per_second 20), set through the environment over pipeline_env's "sim".
+    // rostersyncd with the Canvas budget of deploy/rostersync.example.toml (max_in_flight 6,
+    // reserve 300, requests_per_second 30), set through the environment over pipeline_env's "sim".
     const std::map<std::string, std::string> daemon_budget{
         {"ROSTERSYNC_BUDGETS_SIM_MAX_IN_FLIGHT", std::to_string(o.daemon_max_in_flight)},
         {"ROSTERSYNC_BUDGETS_SIM_RESERVE", std::to_string(o.daemon_reserve)},
-        {"ROSTERSYNC_BUDGETS_SIM_REQUESTS_PER_SECOND", "20"}};
+        {"ROSTERSYNC_BUDGETS_SIM_REQUESTS_PER_SECOND", std::to_string(o.daemon_rps)}};
     auto d = start_instance(env, "throttle", daemon_budget);
     if (!wait_until([&] { return live_partitions(*d) == 12; }, 60s)) throw std::runtime_error("throttle: not live");
     kafka_io io(env.bootstrap(), 12);
@@ -1123,8 +1124,9 @@ json::object run_throttle(const options& o)
     std::vector<std::pair<std::string, std::string>> table;
     std::vector<strategy> all{{"rostersyncd", test::sim_client_id,
                                "rostersyncd (max_in_flight " + std::to_string(o.daemon_max_in_flight) + ", reserve " +
-                                   std::to_string(o.daemon_reserve) + ", requests_per_second 20; deploy defaults: 4, 300, 20)",
-                               o.daemon_max_in_flight, o.daemon_reserve, 20, true, 0}};
+                                   std::to_string(o.daemon_reserve) + ", requests_per_second " + std::to_string(o.daemon_rps) +
+                                   "; deploy/rostersync.example.toml's Canvas budget: 6, 300, 30)",
+                               o.daemon_max_in_flight, o.daemon_reserve, static_cast<double>(o.daemon_rps), true, 0}};
     for (const auto& s : drivers) all.push_back(s);
     double mean_cost_all = 0;
     long pages_all = 0;

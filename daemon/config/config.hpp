@@ -119,7 +119,7 @@ struct platform {
 /// One [[budgets]] entry.
 struct budget {
     std::string name;
-    int max_in_flight = 4;
+    int max_in_flight = 6;  // with reserve 300, Canvas's room for up-front charges (README)
     int reserve = 300;
     double requests_per_second = 20.0;
     duration max_wait = 10min;

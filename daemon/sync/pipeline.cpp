@@ -35,6 +35,7 @@
 #include <array>
 #include <thread>
 #include <csignal>
+#include <malloc.h>
 #include <atomic>
 #include <cmath>
 #include <deque>
@@ -317,6 +318,14 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         return props;
     }
 
+    /// Caps librdkafka's prefetch queue (queued.max.messages.kbytes) unless [kafka.properties]
+    /// set it: the default is first, so a user's entry (later in the list) wins.
+    static kafka::property_list with_queue_limit(kafka::property_list props, int kbytes)
+    {
+        props.insert(props.begin(), {"queued.max.messages.kbytes", std::to_string(kbytes)});
+        return props;
+    }
+
     result<void, std::string> connect()
     {
         const auto& k = cfg.kafka;
@@ -388,18 +397,20 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             if (auto b = producer->begin_transaction(); !b) return fail("kafka.exactly_once: " + b.message);
             lg.info("exactly-once mode: one transaction per commit interval", {{"transactional_id", transactional_id}});
         }
-        auto make_consumer = [&](std::string group, const char* role) {
+        auto make_consumer = [&](std::string group, const char* role, kafka::property_list props) {
             return kafka::consumer::create({.bootstrap = bootstrap, .group_id = std::move(group),
-                                            .client_id = "rostersync", .properties = consumer_properties(k),
+                                            .client_id = "rostersync", .properties = std::move(props),
                                             .on_statistics = kafka_stats.callback(role)});
         };
-        auto in = make_consumer(k.group_id + ".ingest", "ingest");
+        auto in = make_consumer(k.group_id + ".ingest", "ingest", consumer_properties(k));
         if (!in) return fail(in.error());
         ingest = std::move(*in);
-        auto rq = make_consumer(k.group_id, "requests");
+        auto rq = make_consumer(k.group_id, "requests", consumer_properties(k));
         if (!rq) return fail(rq.error());
         requests = std::move(*rq);
-        auto st = make_consumer(k.group_id + ".state", "state");  // manual assignment, never commits
+        // Manual assignment, never commits. Its prefetch stays librdkafka's default: a smaller
+        // queue doubled the replay of 1,000,000 changes (benchmarks/README.md, restart).
+        auto st = make_consumer(k.group_id + ".state", "state", consumer_properties(k));
         if (!st) return fail(st.error());
         state_consumer = std::move(*st);
         if (auto e = ingest->subscribe({k.topics.course_seen}))
@@ -722,6 +733,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                                           .properties = [&] {
                                               auto props = consumer_properties(k);
                                               props.emplace_back("enable.partition.eof", "true");
+                                              // Up to 16 restores run at once: 4 MB of prefetch
+                                              // each instead of librdkafka's 64 MB.
+                                              props = with_queue_limit(std::move(props), 4096);
                                               return props;
                                           }()});
         if (!c) {
@@ -838,14 +852,8 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         loaded data;
         if (stopping) co_return;  // assigned while shutting down: the next owner restores it
         for (int attempt = 0;; ++attempt) {
-<<<<<<< HEAD
-            auto job = to_pool([b = bootstrap, k = cfg.kafka, p = part->id, t = opts.restore_timeout,
-                                pr = part->loading] { return load_partition(b, k, p, t, pr); });
-=======
-            auto job = to_pool(restores, [b = bootstrap, k = cfg.kafka, p = part->id, t = opts.restore_timeout] {
-                return load_partition(b, k, p, t);
-            });
->>>>>>> e2e
+            auto job = to_pool(restores, [b = bootstrap, k = cfg.kafka, p = part->id, t = opts.restore_timeout,
+                                          pr = part->loading] { return load_partition(b, k, p, t, pr); });
             data = co_await take(std::move(job));
             if (data.error.empty() || part->revoked || stopping) break;
             lg.error("restore failed; retrying", {{"partition", part->id}, {"problem", data.error}});
@@ -866,6 +874,11 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             c.budget_key = budget_key(c.rec);
         }
         if (data.invalid) invalid_records.with({"restore"}).Increment(static_cast<double>(data.invalid));
+        // The decoded table was allocated on a restore thread's malloc arena and is garbage now:
+        // give those pages back (a 1,000,000-membership restore otherwise keeps ~10× the state).
+        data.rows = {};
+        data.contexts = {};
+        net::post(blocking, [] { ::malloc_trim(0); });
         std::int64_t start = data.cp ? data.cp->changes_offset : data.changes.low;
         if (start < data.changes.low) {
             lg.error("the checkpoint is older than the start of the change stream: state may be incomplete; "

@@ -9,8 +9,15 @@
 //     - fewer than the in-flight cap are running (max_in_flight × share, at least 1),
 //     - the pace allows it (one start per 1 / requests_per_second),
 //     - and, once the platform has reported its allowance, the estimate
-//         remaining + refill × (now − reported_at)  −  reserve  ≥  up_front × (in_flight + 1) + margin
+//         remaining + refill × (now − reported_at)  −  reserve  ≥  up_front × (unreported + 1) + margin
 //       (unless `feedback` is off: the benchmarks' naive strategies)
+//
+// `unreported` counts the requests in flight that started after the last report. Canvas computes
+// X-Rate-Limit-Remaining after charging the up-front cost of every request then in flight, so
+// counting all of `in_flight` again (DESIGN.md's `in_flight + 1`) charged those twice and held the
+// budget to about half of the room above the reserve (benchmarks/README.md, throttle). A request
+// sent just before a report arrived may not have reached the platform when it computed that
+// report; the margin and the reserve absorb that.
 //
 // `remaining` comes from X-Rate-Limit-Remaining; `refill` is the platform's drain rate (Canvas:
 // 10 units/s), used to predict when a low allowance suffices again. Several instances sharing a
@@ -27,7 +34,7 @@
 namespace rostersync::throttle {
 
 struct budget_params {
-    int max_in_flight = 4;
+    int max_in_flight = 6;
     double reserve = 300;
     double requests_per_second = 20;
     double up_front = 50;        ///< Canvas charges this per request in flight
@@ -72,7 +79,7 @@ public:
             if (now < slot) return {false, slot};
         }
         if (remaining_ && p_.feedback) {
-            const double need = p_.reserve + p_.up_front * (in_flight_ + 1) + p_.margin;
+            const double need = p_.reserve + p_.up_front * (unreported() + 1) + p_.margin;
             const double have = estimate(now);
             if (have < need) {
                 // Beyond what the bucket ever offered: only a finishing request can help.
@@ -100,8 +107,12 @@ public:
     void on_start(time_point now)
     {
         ++in_flight_;
+        ++started_since_report_;
         last_start_ = now;
     }
+
+    /// Requests in flight the last report cannot include (started after it).
+    int unreported() const { return std::min(started_since_report_, in_flight_); }
 
     /// A request ended with a response; `remaining` when the platform reported it.
     void on_finish(time_point now, std::optional<double> remaining)
@@ -110,6 +121,7 @@ public:
         if (remaining) {
             remaining_ = *remaining;
             reported_at_ = now;
+            started_since_report_ = 0;
             max_reported_ = std::max(max_reported_, *remaining);
         }
     }
@@ -124,6 +136,7 @@ public:
         ++rejections_;
         remaining_ = 0;
         reported_at_ = now;
+        started_since_report_ = 0;
         auto pause = retry_after ? *retry_after : std::chrono::duration_cast<duration>(p_.default_pause);
         time_point until = now + pause;
         if (!paused_until_ || *paused_until_ < until) paused_until_ = until;
@@ -142,6 +155,7 @@ public:
 private:
     budget_params p_;
     int in_flight_ = 0;
+    int started_since_report_ = 0;
     std::optional<time_point> last_start_;
     std::optional<time_point> paused_until_;
     std::optional<double> remaining_;
