@@ -1,5 +1,7 @@
 #include "discovery/canvas.hpp"
 
+#include "http/url.hpp"
+
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -13,22 +15,6 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::array<std::string_view, 5> states{"created", "claimed", "available", "completed", "deleted"};
-
-std::string encode_query_value(std::string_view s)
-{
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
 
 std::string trim_base(std::string_view base)
 {
@@ -106,8 +92,8 @@ std::string account_url(std::string_view base, std::string_view account)
 std::string courses_url(std::string_view base, std::string_view account, const filters& f, int per_page)
 {
     std::string url = account_url(base, account) + "/courses?per_page=" + std::to_string(per_page);
-    for (const auto& s : f.states) url += "&state%5B%5D=" + encode_query_value(s);
-    if (!f.term.empty()) url += "&enrollment_term_id=" + encode_query_value(f.term);
+    for (const auto& s : f.states) url += "&state%5B%5D=" + http::percent_encode(s);
+    if (!f.term.empty()) url += "&enrollment_term_id=" + http::percent_encode(f.term);
     return url;
 }
 
@@ -129,7 +115,7 @@ std::string public_url_url(std::string_view base, std::string_view file_id)
 std::string report_form(const filters& f)
 {
     std::string body = "parameters%5Bcourses%5D=true";
-    if (!f.term.empty()) body += "&parameters%5Benrollment_term_id%5D=" + encode_query_value(f.term);
+    if (!f.term.empty()) body += "&parameters%5Benrollment_term_id%5D=" + http::percent_encode(f.term);
     const bool beyond_default = std::any_of(f.states.begin(), f.states.end(),
                                             [](const std::string& s) { return s == "completed" || s == "deleted"; });
     if (beyond_default) body += "&parameters%5Binclude_deleted%5D=true";

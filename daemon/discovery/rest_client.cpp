@@ -31,22 +31,6 @@ rest_error err(errc e, std::string detail)
     return {make_error_code(e), std::move(detail)};
 }
 
-std::optional<double> parse_double(std::string_view s)
-{
-    std::string tmp(s);
-    char* end = nullptr;
-    double v = std::strtod(tmp.c_str(), &end);
-    if (tmp.empty() || end != tmp.c_str() + tmp.size()) return std::nullopt;
-    return v;
-}
-
-std::optional<std::chrono::milliseconds> retry_after(std::string_view v)
-{
-    if (auto d = parse_double(v); d && *d >= 0 && *d < 86400)
-        return std::chrono::milliseconds(static_cast<long long>(*d * 1000));
-    return std::nullopt;
-}
-
 bool same_origin(const http::url& a, const http::url& b)
 {
     return a.scheme == b.scheme && a.host == b.host && a.port == b.port;
@@ -193,9 +177,9 @@ awaitable<result<http::response, rest_error>> rest_client::call(std::string meth
         const unsigned status = r->status;
         if (requests_ != nullptr) requests_->with({budget_.name(), std::to_string(status)}).Increment();
         std::optional<double> remaining;
-        if (auto h = r->header("X-Rate-Limit-Remaining"); !h.empty()) remaining = parse_double(h);
+        if (auto h = r->header("X-Rate-Limit-Remaining"); !h.empty()) remaining = http::header_number(h);
         if (status == 429 || (status == 403 && r->body.find("Rate Limit Exceeded") != std::string::npos)) {
-            if (permit) permit->rejected(retry_after(r->header("Retry-After")));
+            if (permit) permit->rejected(http::retry_after(r->header("Retry-After")));
             ++throttle_waits_;
             if (++throttled > opts_.max_throttle_retries)
                 co_return err(errc::throttled, what + ": rejected " + std::to_string(throttled) +

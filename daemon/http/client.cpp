@@ -89,6 +89,22 @@ error_code classify_io(const beast::error_code& ec)
 
 // ---------------------------------------------------------------------------------------------
 
+std::optional<double> header_number(std::string_view value)
+{
+    std::string tmp(value);
+    char* end = nullptr;
+    double v = std::strtod(tmp.c_str(), &end);
+    if (tmp.empty() || end != tmp.c_str() + tmp.size()) return std::nullopt;
+    return v;
+}
+
+std::optional<std::chrono::milliseconds> retry_after(std::string_view value)
+{
+    if (auto d = header_number(value); d && *d >= 0 && *d < 86400)
+        return std::chrono::milliseconds(static_cast<long long>(*d * 1000));
+    return std::nullopt;
+}
+
 std::string_view response::header(std::string_view name) const
 {
     for (const auto& [k, v] : headers)

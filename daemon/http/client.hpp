@@ -60,6 +60,12 @@ struct response {
     std::vector<std::string_view> headers_named(std::string_view name) const;
 };
 
+/// A header value that is a decimal number, such as X-Rate-Limit-Remaining ("599.95");
+/// nullopt when empty or not entirely a number.
+std::optional<double> header_number(std::string_view value);
+/// Retry-After in seconds (fractions allowed) below a day; nullopt otherwise (an HTTP date too).
+std::optional<std::chrono::milliseconds> retry_after(std::string_view value);
+
 struct client_options {
     std::chrono::milliseconds resolve_timeout{std::chrono::seconds(5)};
     std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};

@@ -39,22 +39,6 @@ std::string error_message(std::string_view body)
     return std::string(body.substr(start + 1, end == std::string_view::npos ? 0 : end - start - 1));
 }
 
-std::optional<double> parse_double(std::string_view s)
-{
-    std::string tmp(s);
-    char* end = nullptr;
-    double v = std::strtod(tmp.c_str(), &end);
-    if (tmp.empty() || end != tmp.c_str() + tmp.size()) return std::nullopt;
-    return v;
-}
-
-std::optional<std::chrono::milliseconds> retry_after(std::string_view v)
-{
-    if (auto d = parse_double(v); d && *d >= 0 && *d < 86400)
-        return std::chrono::milliseconds(static_cast<long long>(*d * 1000));
-    return std::nullopt;
-}
-
 /// Adds or replaces `limit` in the URL's query.
 std::string with_limit(const http::url& u, int limit)
 {
@@ -394,10 +378,10 @@ awaitable<result<roster, fetch_error>> engine::fetch(std::string platform_name, 
             const unsigned status = resp.status;
             if (s.m_requests != nullptr) s.m_requests->with({bname, std::to_string(status)}).Increment();
             std::optional<double> remaining;
-            if (auto h = resp.header("X-Rate-Limit-Remaining"); !h.empty()) remaining = parse_double(h);
+            if (auto h = resp.header("X-Rate-Limit-Remaining"); !h.empty()) remaining = http::header_number(h);
 
             if (status == 429 || (status == 403 && contains(resp.body, "Rate Limit Exceeded"))) {
-                permit->rejected(retry_after(resp.header("Retry-After")));
+                permit->rejected(http::retry_after(resp.header("Retry-After")));
                 ++out.throttle_waits;
                 ++prog.throttle_waits;
                 if (++throttled > s.opts.limits.max_throttle_retries)

@@ -72,6 +72,31 @@ protected:
 
     std::string log_text() { return env_->log_text(); }
 
+    /// The broker-fault runs: three brokers, a producer message timeout of 5 s, six courses on
+    /// two hosts, one daemon, every course synced once.
+    struct broker_fault_run {
+        std::vector<sim_course> courses;
+        daemon_instance* daemon = nullptr;
+    };
+    broker_fault_run start_broker_fault_run()
+    {
+        env_ = std::make_unique<pipeline_env>(pipeline_env_options{
+            .brokers = 3, .extra_properties_toml = "\"message.timeout.ms\" = \"5000\""});
+        broker_fault_run run;
+        for (int i = 0; i < 6; ++i)
+            run.courses.push_back(env_->add_course(i % 2 ? "a.school.test" : "b.school.test", 20 + 10 * i));
+        run.daemon = &env_->start_daemon();
+        sync_all(run.courses);
+        return run;
+    }
+
+    /// Two joins, a drop and a role change in every course.
+    void churn_all(const std::vector<sim_course>& courses)
+    {
+        for (const auto& c : courses)
+            env_->sim().call([&](lms_sim::sim_core& core) { core.state().w.churn(c.id, {.joins = 2, .drops = 1, .role_changes = 1}); });
+    }
+
     /// Checks every repeated change carries one id; returns the number of repeats.
     int check_repeats()
     {
@@ -266,16 +291,10 @@ TEST_F(Reliability, PlatformFaultsNeverCauseFalseRemovalsAndTheRosterConvergesAf
 
 TEST_F(Reliability, BrokerFaultsAreRecoveredFromWithNothingLostOrReordered)
 {
-    env_ = std::make_unique<pipeline_env>(pipeline_env_options{
-        .brokers = 3, .extra_properties_toml = "\"message.timeout.ms\" = \"5000\""});
-    std::vector<sim_course> courses;
-    for (int i = 0; i < 6; ++i) courses.push_back(env_->add_course(i % 2 ? "a.school.test" : "b.school.test", 20 + 10 * i));
-    auto& d = env_->start_daemon();
-    sync_all(courses);
-    auto churn = [&] {
-        for (const auto& c : courses)
-            env_->sim().call([&](lms_sim::sim_core& core) { core.state().w.churn(c.id, {.joins = 2, .drops = 1, .role_changes = 1}); });
-    };
+    auto run = start_broker_fault_run();
+    const auto& courses = run.courses;
+    auto& d = *run.daemon;
+    auto churn = [&] { churn_all(courses); };
 
     // One broker down and back while passes run; leaders move; requests fail on the produce,
     // fetch and commit paths (retriable errors: NOT_ENOUGH_REPLICAS, NOT_LEADER_OR_FOLLOWER,
@@ -315,16 +334,10 @@ TEST_F(Reliability, BrokerFaultsAreRecoveredFromWithNothingLostOrReordered)
 // and seeks instead of unassigning (pipeline.cpp, start_folding/stop_folding).
 TEST_F(Reliability, EveryBrokerDownPastTheMessageTimeoutIsSurvived)
 {
-    env_ = std::make_unique<pipeline_env>(pipeline_env_options{
-        .brokers = 3, .extra_properties_toml = "\"message.timeout.ms\" = \"5000\""});
-    std::vector<sim_course> courses;
-    for (int i = 0; i < 6; ++i) courses.push_back(env_->add_course(i % 2 ? "a.school.test" : "b.school.test", 20 + 10 * i));
-    auto& d = env_->start_daemon();
-    sync_all(courses);
-    auto churn = [&] {
-        for (const auto& c : courses)
-            env_->sim().call([&](lms_sim::sim_core& core) { core.state().w.churn(c.id, {.joins = 2, .drops = 1, .role_changes = 1}); });
-    };
+    auto run = start_broker_fault_run();
+    const auto& courses = run.courses;
+    auto& d = *run.daemon;
+    auto churn = [&] { churn_all(courses); };
     // Every broker down for longer than the producer's message timeout (5 s): not ready while it
     // lasts, ready again after, and nothing lost.
     churn();
