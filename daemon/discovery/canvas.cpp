@@ -68,20 +68,10 @@ bool is_canvas_id(std::string_view s)
     return !s.empty() && s.size() <= 20 && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
+/// A path segment such as "sis_account_id:A1": ':' stays as written.
 std::string encode_segment(std::string_view s)
 {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
+    return http::percent_encode(s, ":");
 }
 
 std::string account_url(std::string_view base, std::string_view account)

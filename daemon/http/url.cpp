@@ -360,13 +360,14 @@ error_code check_same_origin(const url& first, const url& next)
     return {};
 }
 
-std::string percent_encode(std::string_view s)
+std::string percent_encode(std::string_view s, std::string_view keep)
 {
     static constexpr char hex[] = "0123456789ABCDEF";
     std::string out;
     out.reserve(s.size());
     for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+            keep.find(static_cast<char>(c)) != std::string_view::npos) {
             out += static_cast<char>(c);
         } else {
             out += '%';

@@ -62,8 +62,8 @@ error_code check_resolved(std::string_view host, const std::vector<boost::asio::
                           const host_policy& policy);
 
 /// Percent-encodes everything but RFC 3986 unreserved characters (for query values and form
-/// bodies).
-std::string percent_encode(std::string_view s);
+/// bodies) and the characters in `keep` (a path segment may keep ':', for instance).
+std::string percent_encode(std::string_view s, std::string_view keep = {});
 
 /// A rel="next" URL must keep the first page's scheme, host and port. Errors: next_host_changed.
 error_code check_same_origin(const url& first, const url& next);
