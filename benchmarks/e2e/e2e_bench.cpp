@@ -260,6 +260,9 @@ struct instance {
     {
         stop_ = true;
         if (pump_.joinable()) pump_.join();
+        // ROSTERSYNC_BENCH_LOGS=DIR keeps each instance's log as DIR/<name>.log (for profiling).
+        if (const char* dir = std::getenv("ROSTERSYNC_BENCH_LOGS"); dir != nullptr && proc)
+            std::ofstream(std::string(dir) + "/" + name + ".log") << proc->log_text();
     }
 
 private:

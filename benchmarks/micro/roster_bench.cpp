@@ -1,8 +1,10 @@
 // The roster diff at 30, 1,000 and 100,000 members with 0 %, 1 % and 100 % churn (a changed member
-// gets a new role and a new email: two events); event encoding; the state fold (changes/s).
+// gets a new role and a new email: two events); event encoding; the state fold (changes/s); a
+// restore's table load (rows/s).
 // Memory per membership at 1,000,000 memberships: state_memory_bench.cpp.
 #include "roster/diff.hpp"
 #include "roster/encode.hpp"
+#include "sync/records.hpp"
 #include "sync/state.hpp"
 
 #include <benchmark/benchmark.h>
@@ -85,6 +87,29 @@ void BM_StateFold(benchmark::State& state)
     state.counters["changes/s"] = benchmark::Counter(static_cast<double>(folded), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_StateFold)->Unit(benchmark::kMillisecond);
+
+/// A restore's table load: rows of the memberships table decoded into the state (rows/s).
+void BM_TableLoad(benchmark::State& state)
+{
+    std::vector<std::string> rows;
+    for (int i = 0; i < 1000; ++i)
+        rows.push_back(sync::encode_row("https://canvas.instructure.com", "c" + std::to_string(i / 50),
+                                        roster::member_state{make(i)}, 3));
+    std::size_t loaded = 0;
+    for (auto _ : state) {
+        sync::partition_state st;
+        for (const auto& text : rows) {
+            auto r = sync::decode_row(text);
+            st.load(r->issuer + "|" + r->context_id, r->member.user_id,
+                    {.record = std::move(r->member), .provisional = r->provisional, .launch_seen_at = r->launch_seen_at},
+                    r->roster_version);
+        }
+        loaded += rows.size();
+        benchmark::DoNotOptimize(st);
+    }
+    state.counters["rows/s"] = benchmark::Counter(static_cast<double>(loaded), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_TableLoad)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

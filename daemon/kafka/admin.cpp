@@ -6,6 +6,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <map>
+#include <memory>
 #include <optional>
 
 namespace rostersync::kafka {
@@ -58,6 +59,28 @@ result<watermarks> query_watermarks(rd_kafka_t* client, const std::string& topic
                                                 static_cast<int>(timeout.count()));
     if (err) return make_error_code(err);
     return w;
+}
+
+result<std::vector<watermarks>> query_watermarks(rd_kafka_t* client,
+                                                 const std::vector<std::pair<std::string, std::int32_t>>& partitions,
+                                                 std::chrono::milliseconds timeout)
+{
+    std::vector<watermarks> out(partitions.size());
+    if (partitions.empty()) return out;
+    std::unique_ptr<rd_kafka_topic_partition_list_t, decltype(&rd_kafka_topic_partition_list_destroy)> list(
+        rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())), &rd_kafka_topic_partition_list_destroy);
+    for (const auto& [topic, p] : partitions) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
+    // ListOffsets with the special timestamps -2 (the log start) and -1 (the end).
+    for (const auto at : {RD_KAFKA_OFFSET_BEGINNING, RD_KAFKA_OFFSET_END}) {
+        for (int i = 0; i < list->cnt; ++i) list->elems[i].offset = at;
+        if (auto err = rd_kafka_offsets_for_times(client, list.get(), static_cast<int>(timeout.count())))
+            return make_error_code(err);
+        for (int i = 0; i < list->cnt; ++i) {
+            if (list->elems[i].err) return make_error_code(list->elems[i].err);
+            (at == RD_KAFKA_OFFSET_BEGINNING ? out[i].low : out[i].high) = list->elems[i].offset;
+        }
+    }
+    return out;
 }
 
 result<int> partition_count(rd_kafka_t* client, const std::string& topic, std::chrono::milliseconds timeout)

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rostersync::kafka {
@@ -33,6 +34,12 @@ struct watermarks {
 /// Asks the partition's leader (blocking, bounded by `timeout`).
 result<watermarks> query_watermarks(rd_kafka_t* client, const std::string& topic, std::int32_t partition,
                                     std::chrono::milliseconds timeout);
+
+/// The watermarks of many partitions, in their order: two ListOffsets requests to each leader
+/// instead of two for every partition. Any partition's error fails the whole query.
+result<std::vector<watermarks>> query_watermarks(rd_kafka_t* client,
+                                                 const std::vector<std::pair<std::string, std::int32_t>>& partitions,
+                                                 std::chrono::milliseconds timeout);
 
 result<int> partition_count(rd_kafka_t* client, const std::string& topic, std::chrono::milliseconds timeout);
 

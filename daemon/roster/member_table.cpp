@@ -441,6 +441,7 @@ std::string_view member_view::status() const
 }
 
 bool member_view::provisional() const { return (s_->status_flags & provisional_bit) != 0; }
+bool member_view::marked() const { return (s_->status_flags & member_table::marked_bit) != 0; }
 
 std::optional<time_point> member_view::launch_seen_at() const
 {
@@ -595,12 +596,13 @@ void member_table::release(slot& s)
 }
 
 bool member_table::insert_or_assign(std::string_view user_id, const nrps::member& record, bool provisional,
-                                    std::optional<time_point> launch_seen_at)
+                                    std::optional<time_point> launch_seen_at, bool marked)
 {
     const member_status status = status_code_of(record.status);
     const role_list_id roles = intern_roles(record.roles);
     block_owner block{build_block(record, status == member_status::other, launch_seen_at, roles == no_role_list)};
-    const auto flags = static_cast<std::uint8_t>(static_cast<std::uint8_t>(status) | (provisional ? provisional_bit : 0));
+    const auto flags = static_cast<std::uint8_t>(static_cast<std::uint8_t>(status) | (provisional ? provisional_bit : 0) |
+                                                 (marked ? marked_bit : 0));
     const key p(user_id);
     if (const std::size_t i = locate(p); i != capacity_) {
         slot& s = slots_[i];

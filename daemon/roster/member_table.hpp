@@ -107,7 +107,7 @@ struct member_slot {
     unsigned char key[16];        ///< packed UUID, inline bytes (zero-padded), or heap pointer + length
     role_list_id roles;           ///< interned list, or no_role_list (roles in the block)
     std::uint8_t kind;            ///< 0 empty; 1..17 inline (length kind-1); uuid_lower, uuid_upper, heap
-    std::uint8_t status_flags;    ///< member_status in bits 0-1, provisional in bit 2
+    std::uint8_t status_flags;    ///< member_status in bits 0-1, provisional in bit 2, marked in bit 3
     std::uint16_t dist;           ///< Robin Hood probe distance from the home slot
     unsigned char* block;         ///< profile block or nullptr
 };
@@ -122,6 +122,8 @@ public:
     std::string_view status() const;
     member_status status_code() const;
     bool provisional() const;
+    /// Set by insert_or_assign(…, marked = true), cleared by member_table::take_marked.
+    bool marked() const;
     std::optional<time_point> launch_seen_at() const;
     /// The interned list, or no_role_list when the member keeps its roles itself.
     role_list_id roles_id() const;
@@ -189,9 +191,11 @@ public:
     member_state at(std::string_view user_id) const;
 
     /// Sets the member to exactly this; the key is `user_id` (record.user_id is not read).
-    /// Returns true when the member is new.
+    /// `marked`: a bit the owner uses (the sync state: "changed since the last snapshot"); a
+    /// member keeps it until take_marked or the next insert_or_assign. Returns true when the
+    /// member is new.
     bool insert_or_assign(std::string_view user_id, const nrps::member& record, bool provisional = false,
-                          std::optional<time_point> launch_seen_at = std::nullopt);
+                          std::optional<time_point> launch_seen_at = std::nullopt, bool marked = false);
     bool insert_or_assign(const member_state& m)
     {
         return insert_or_assign(m.record.user_id, m.record, m.provisional, m.launch_seen_at);
@@ -209,6 +213,17 @@ public:
         for (std::size_t i = 0; i < capacity_; ++i)
             if (slots_[i].kind != 0) f(member_view(slots_[i], i));
     }
+    /// Calls f(member_view) for every marked member, clearing its mark first.
+    template <class F>
+    void take_marked(F&& f)
+    {
+        for (std::size_t i = 0; i < capacity_; ++i) {
+            if (slots_[i].kind == 0 || (slots_[i].status_flags & marked_bit) == 0) continue;
+            slots_[i].status_flags &= static_cast<std::uint8_t>(~marked_bit);
+            f(member_view(slots_[i], i));
+        }
+    }
+    static constexpr std::uint8_t marked_bit = 0x8;
     /// Every member_view::position() is below this.
     std::size_t position_bound() const { return capacity_; }
 

@@ -16,6 +16,7 @@
 #include "sync/records.hpp"
 #include "sync/schedule.hpp"
 #include "sync/state.hpp"
+#include "sync/table_loader.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -97,13 +98,6 @@ struct pass_progress {
     std::atomic<std::size_t> members{0};
 };
 
-/// How far a partition's restore read its table, contexts and checkpoint (offsets past each
-/// topic's start, summed); written by the blocking pool, read by status().
-struct restore_progress {
-    std::atomic<std::int64_t> done{0};
-    std::atomic<std::int64_t> total{0};
-};
-
 struct batch_result {
     int sent = 0;
     int failed = 0;
@@ -144,7 +138,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         std::int64_t replay_target = 0;
         std::int64_t replay_start = 0;
         std::shared_ptr<restore_progress> loading = std::make_shared<restore_progress>();
-        std::set<std::pair<std::string, std::string>> dirty_rows;  // (context key, user id)
         std::int64_t checkpointed = -1;
         sys_clock::time_point last_checkpoint = sys_clock::now();
         std::deque<kafka::message_ptr> pending;  // requests that arrived while restoring
@@ -213,12 +206,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     net::io_context& ioc;
     net::strand<net::io_context::executor_type> strand;
     net::thread_pool blocking{2};  // Kafka calls that wait on the network
-    // Partition restores, each with a consumer of its own: mostly waiting (creating the client,
-    // finding the coordinator, watermarks, closing: 0.7-1 s even for an empty partition against
-    // the mock cluster), so with 96 partitions the two blocking threads made a restart take
-    // 35-45 s whatever the state's size. Sixteen overlap the waits (benchmarks/README.md,
-    // restart); one consumer for all of an assignment's partitions would remove them.
-    net::thread_pool restores{16};
     config::config cfg;
     nrps::engine& engine;
     pipeline_options opts;
@@ -230,6 +217,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     std::unique_ptr<kafka::consumer> ingest;
     std::unique_ptr<kafka::consumer> requests;
     std::unique_ptr<kafka::consumer> state_consumer;
+    std::unique_ptr<table_loader> loader;  // restores: one thread and one consumer for them all
 
     std::map<std::int32_t, std::shared_ptr<partition_rt>> parts;
     std::map<std::int32_t, offset_tracker> ingest_offsets;
@@ -413,6 +401,11 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         auto st = make_consumer(k.group_id + ".state", "state", consumer_properties(k));
         if (!st) return fail(st.error());
         state_consumer = std::move(*st);
+        // Four consumers read the tables of every partition being restored: 4 MB of prefetch
+        // each (librdkafka's default is 64 MB).
+        loader = std::make_unique<table_loader>(table_loader::options{
+            .bootstrap = bootstrap, .kafka = k, .properties = with_queue_limit(consumer_properties(k), 4096),
+            .threads = 4});
         if (auto e = ingest->subscribe({k.topics.course_seen}))
             return fail("cannot subscribe to " + k.topics.course_seen + ": " + e.message());
         if (auto e = requests->subscribe({k.topics.sync_requests}))
@@ -666,6 +659,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         if (it == parts.end()) return;
         auto part = it->second;
         part->revoked = true;
+        part->loading->abandon = true;
         for (auto& [k, c] : part->contexts)
             if (c.cancel) c.cancel->emit(net::cancellation_type::total);
         for (auto& w : part->waiters)
@@ -714,146 +708,14 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         fold_paused.insert(p);
     }
 
-    struct loaded {
-        std::vector<member_row> rows;
-        std::vector<context_record> contexts;
-        std::optional<checkpoint> cp;
-        kafka::watermarks changes;
-        long invalid = 0;
-        std::string error;
-    };
-
-    /// Reads the table, contexts and checkpoint partitions to their ends (on the blocking pool).
-    static loaded load_partition(std::string bootstrap, config::kafka_config k, std::int32_t p,
-                                 std::chrono::milliseconds timeout, std::shared_ptr<restore_progress> progress)
-    {
-        loaded out;
-        auto c = kafka::consumer::create({.bootstrap = bootstrap, .group_id = k.group_id + ".restore",
-                                          .client_id = "rostersync-restore",
-                                          .properties = [&] {
-                                              auto props = consumer_properties(k);
-                                              props.emplace_back("enable.partition.eof", "true");
-                                              // Up to 16 restores run at once: 4 MB of prefetch
-                                              // each instead of librdkafka's 64 MB.
-                                              props = with_queue_limit(std::move(props), 4096);
-                                              return props;
-                                          }()});
-        if (!c) {
-            out.error = c.error();
-            return out;
-        }
-        const std::vector<std::string> names{k.topics.memberships, k.topics.contexts, k.topics.checkpoints};
-        std::vector<kafka::partition_offset> assign;
-        std::set<std::string> open;
-        // Progress: per topic, how far past its start the reading got (compacted topics have gaps).
-        std::map<std::string, std::pair<std::int64_t, std::int64_t>> span;  // low, high
-        std::map<std::string, std::int64_t> read_to;
-        std::int64_t total = 0;
-        for (const auto& t : names) {
-            auto w = kafka::query_watermarks((*c)->native(), t, p, std::chrono::seconds(10));
-            if (!w) {
-                out.error = "cannot read the end of " + t + ": " + w.error().message();
-                return out;
-            }
-            if (w->high > w->low) {
-                assign.push_back({{t, p}, RD_KAFKA_OFFSET_BEGINNING});
-                open.insert(t);
-                span[t] = {w->low, w->high};
-                total += w->high - w->low;
-            }
-        }
-        progress->done = 0;
-        progress->total = total;
-        auto advance = [&](const std::string& t, std::int64_t next) {
-            auto it = span.find(t);
-            if (it == span.end()) return;
-            auto& at = read_to[t];
-            const auto [low, high] = it->second;
-            const auto upto = std::clamp(next - low, std::int64_t{0}, high - low);
-            if (upto <= at) return;
-            progress->done += upto - at;
-            at = upto;
-        };
-        auto cw = kafka::query_watermarks((*c)->native(), k.topics.membership_changes, p, std::chrono::seconds(10));
-        if (!cw) {
-            out.error = "cannot read the end of " + k.topics.membership_changes + ": " + cw.error().message();
-            return out;
-        }
-        out.changes = *cw;
-        std::unordered_map<std::string, member_row> rows;
-        std::map<std::string, context_record> ctxs;
-        if (!assign.empty()) {
-            (*c)->assign(assign);
-            const auto deadline = steady::now() + timeout;
-            auto next_report = steady::now() + 10s;
-            while (!open.empty()) {
-                if (steady::now() > deadline) {
-                    out.error = "the table did not load within the restore timeout";
-                    return out;
-                }
-                if (steady::now() > next_report) {
-                    std::string waiting;
-                    for (const auto& t : open) waiting += (waiting.empty() ? "" : ",") + t;
-                    lg.warning("restore is slow: still reading to the end of", {{"partition", p}, {"topics", waiting},
-                                                                                {"rows", rows.size()}});
-                    next_report = steady::now() + 10s;
-                }
-                kafka::message_ptr m(rd_kafka_consumer_poll((*c)->native(), 200));
-                if (!m) continue;
-                const std::string topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
-                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                    open.erase(topic);
-                    if (auto it = span.find(topic); it != span.end()) advance(topic, it->second.second);
-                    continue;
-                }
-                if (m->err) continue;  // transient; librdkafka retries
-                advance(topic, m->offset + 1);
-                const auto key = std::string(view(m->key, m->key_len));
-                const auto value = view(m->payload, m->len);
-                if (topic == k.topics.memberships) {
-                    if (m->payload == nullptr) {
-                        rows.erase(key);
-                        continue;
-                    }
-                    auto r = decode_row(value);
-                    if (!r) {
-                        ++out.invalid;
-                        continue;
-                    }
-                    rows.insert_or_assign(key, std::move(*r));
-                } else if (topic == k.topics.contexts) {
-                    if (m->payload == nullptr) {
-                        ctxs.erase(key);
-                        continue;
-                    }
-                    auto r = decode_context(value);
-                    if (!r) {
-                        ++out.invalid;
-                        continue;
-                    }
-                    ctxs.insert_or_assign(key, std::move(*r));
-                } else if (topic == k.topics.checkpoints) {
-                    auto r = decode_checkpoint(value);
-                    if (r && r->partition == p) out.cp = *r;
-                    else ++out.invalid;
-                }
-            }
-        }
-        (*c)->close();
-        out.rows.reserve(rows.size());
-        for (auto& [key, r] : rows) out.rows.push_back(std::move(r));
-        for (auto& [key, r] : ctxs) out.contexts.push_back(std::move(r));
-        return out;
-    }
-
     awaitable<void> restore(std::shared_ptr<partition_rt> part)
     {
         const auto started = steady::now();
-        loaded data;
+        loaded_partition data;
         if (stopping) co_return;  // assigned while shutting down: the next owner restores it
         for (int attempt = 0;; ++attempt) {
-            auto job = to_pool(restores, [b = bootstrap, k = cfg.kafka, p = part->id, t = opts.restore_timeout,
-                                          pr = part->loading] { return load_partition(b, k, p, t, pr); });
+            auto job = handoff<loaded_partition>::create(strand);
+            loader->load(part->id, part->loading, opts.restore_timeout, [job](loaded_partition l) { job->set(std::move(l)); });
             data = co_await take(std::move(job));
             if (data.error.empty() || part->revoked || stopping) break;
             lg.error("restore failed; retrying", {{"partition", part->id}, {"problem", data.error}});
@@ -861,12 +723,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             co_await t.async_wait(nothrow);
         }
         if (part->revoked || stopping) co_return;
-        for (auto& row : data.rows) {
-            roster::member_state ms{.record = std::move(row.member), .provisional = row.provisional,
-                                    .launch_seen_at = row.launch_seen_at};
-            auto user = ms.record.user_id;
-            part->state.load(row.issuer + "|" + row.context_id, std::move(user), std::move(ms), row.roster_version);
-        }
+        part->state = std::move(data.state);
         for (auto& rec : data.contexts) {
             auto& c = part->contexts[rec.context_key];
             rec.schedule.running = false;
@@ -874,11 +731,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             c.budget_key = budget_key(c.rec);
         }
         if (data.invalid) invalid_records.with({"restore"}).Increment(static_cast<double>(data.invalid));
-        // The decoded table was allocated on a restore thread's malloc arena and is garbage now:
-        // give those pages back (a 1,000,000-membership restore otherwise keeps ~10× the state).
-        data.rows = {};
         data.contexts = {};
-        net::post(blocking, [] { ::malloc_trim(0); });
         std::int64_t start = data.cp ? data.cp->changes_offset : data.changes.low;
         if (start < data.changes.low) {
             lg.error("the checkpoint is older than the start of the change stream: state may be incomplete; "
@@ -904,6 +757,10 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         if (part.ph != phase::replaying || part.state.position() < part.replay_target) return;
         part.ph = phase::live;
         lg.info("partition live", {{"partition", part.id}, {"memberships", part.state.memberships()}});
+        // The last restore of a burst: hand the pages the table loads and the replay freed back
+        // to the system (the decoded records, librdkafka's fetch buffers).
+        if (std::all_of(parts.begin(), parts.end(), [](const auto& kv) { return kv.second->ph == phase::live; }))
+            net::post(blocking, [] { ::malloc_trim(0); });
         auto sp = parts.at(part.id);
         while (!part.pending.empty()) {
             auto m = std::move(part.pending.front());
@@ -945,10 +802,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                              {{"partition", part.id}, {"offset", offset}, {"problem", ev.error()}});
                     part.state.skip(offset);
                 } else {
-                    const auto before = part.state.position();
                     part.state.apply(*ev, offset);
-                    if (part.state.position() != before)
-                        part.dirty_rows.emplace(ev->issuer + "|" + ev->context_id, ev->user_id);
                 }
                 touched.insert(part.id);
             }
@@ -1408,17 +1262,15 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     {
         if (sp->ph != phase::live || sp->snapshotting) co_return;
         const auto position = sp->state.position();
-        if (sp->dirty_rows.empty() && position == sp->checkpointed) {
+        if (!sp->state.has_dirty() && position == sp->checkpointed) {
             sp->last_checkpoint = sys_clock::now();
             co_return;
         }
         sp->snapshotting = true;
-        auto dirty = std::move(sp->dirty_rows);
-        sp->dirty_rows.clear();
+        // The rows the fold changed since the last snapshot (marked in the state itself: a set of
+        // keys next to the state took ~250 B a membership after a replay from scratch).
         std::vector<kafka::record> recs;
-        recs.reserve(dirty.size());
-        for (const auto& [ctx_key, user] : dirty) {
-            const auto* st = sp->state.context(ctx_key);
+        sp->state.take_dirty([&](const std::string& ctx_key, std::string_view user, const roster::member_state* member) {
             const auto* cr = [&]() -> const context_rt* {
                 auto it = sp->contexts.find(ctx_key);
                 return it == sp->contexts.end() ? nullptr : &it->second;
@@ -1428,11 +1280,13 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             const auto context_id = cr ? cr->rec.context_id : ctx_key.substr(bar + 1);
             kafka::record rec{.topic = topics().memberships, .partition = sp->id,
                               .key = roster::membership_key(issuer, context_id, user)};
-            auto member = st ? st->members.get(user) : std::nullopt;
-            if (member) rec.value = encode_row(issuer, context_id, *member, st->roster_version);
+            if (member) rec.value = encode_row(issuer, context_id, *member, sp->state.context(ctx_key)->roster_version);
             else rec.tombstone = true;
             recs.push_back(std::move(rec));
-        }
+        });
+        std::vector<std::string> keys;  // to mark them again should the snapshot fail
+        keys.reserve(recs.size());
+        for (const auto& rec : recs) keys.push_back(rec.key);
         auto r = co_await publish_all(std::move(recs));
         if (r.failed == 0 && !sp->revoked) {
             kafka::record cp{.topic = topics().checkpoints, .partition = sp->id, .key = std::to_string(sp->id),
@@ -1446,7 +1300,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 sp->last_checkpoint = sys_clock::now();
             }
         } else {
-            sp->dirty_rows.merge(dirty);  // written again next time
+            for (const auto& k : keys) sp->state.mark_dirty(k);  // written again next time
         }
         sp->snapshotting = false;
     }
@@ -1805,7 +1659,7 @@ pipeline::~pipeline()
 {
     if (impl_) {
         impl_->blocking.join();
-        impl_->restores.join();
+        if (impl_->loader) impl_->loader->stop();
     }
 }
 

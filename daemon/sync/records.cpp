@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <limits>
 
@@ -213,8 +214,12 @@ std::string encode_row(std::string_view issuer, std::string_view context_id, con
 
 result<member_row, std::string> decode_row(std::string_view text)
 {
+    // A restore decodes every row of the table: the parsed tree lives in a stack arena (no heap
+    // allocation for a row of ordinary size), and the row copies what it keeps.
+    std::array<unsigned char, 4096> buffer;
+    json::monotonic_resource arena(buffer.data(), buffer.size());
     boost::system::error_code ec;
-    auto v = json::parse(text, ec);
+    auto v = json::parse(text, ec, &arena);
     if (ec || !v.is_object()) return fail<member_row>("not a JSON object");
     auto m = decode_member_json(v, "row");
     if (!m) return fail<member_row>(m.error());

@@ -6,6 +6,8 @@
 
 #include <boost/json.hpp>
 
+#include <array>
+
 #include <stdexcept>
 
 namespace rostersync::sync {
@@ -15,8 +17,12 @@ using detail::str;
 
 result<change_event, std::string> decode_change(std::string_view text)
 {
+    // The fold decodes every change: the parsed tree lives in a stack arena (no heap allocation
+    // for an event of ordinary size), and the event copies what it keeps.
+    std::array<unsigned char, 4096> buffer;
+    json::monotonic_resource arena(buffer.data(), buffer.size());
     boost::system::error_code ec;
-    auto v = json::parse(text, ec);
+    auto v = json::parse(text, ec, &arena);
     if (ec || !v.is_object()) return fail<change_event>("not a JSON object");
     const auto& o = v.as_object();
     change_event e;
@@ -72,12 +78,15 @@ void partition_state::apply(const change_event& e, std::int64_t offset)
     position_ = offset + 1;
     auto& ctx = context_for(e.issuer, e.context_id);
     ctx.roster_version = std::max(ctx.roster_version, e.roster_version);
+    dirty(key_, ctx);
     if (e.type == "member.removed") {
         memberships_ -= ctx.members.erase(e.user_id);
+        ctx.removed.push_back(e.user_id);
         return;
     }
     const bool launch = e.source == "launch";
-    memberships_ += ctx.members.insert_or_assign(e.user_id, *e.after, launch, launch ? e.time : std::nullopt);
+    memberships_ +=
+        ctx.members.insert_or_assign(e.user_id, *e.after, launch, launch ? e.time : std::nullopt, /*marked=*/true);
 }
 
 void partition_state::load(const std::string& context_key, std::string user_id, roster::member_state m,
@@ -86,6 +95,52 @@ void partition_state::load(const std::string& context_key, std::string user_id, 
     auto& ctx = contexts_[context_key];
     ctx.roster_version = std::max(ctx.roster_version, roster_version);
     memberships_ += ctx.members.insert_or_assign(user_id, m.record, m.provisional, m.launch_seen_at);
+}
+
+bool partition_state::erase_row(std::string_view membership_key)
+{
+    for (auto bar = membership_key.find('|'); bar != std::string_view::npos;
+         bar = membership_key.find('|', bar + 1)) {
+        key_.assign(membership_key.substr(0, bar));
+        auto it = contexts_.find(key_);
+        if (it == contexts_.end()) continue;
+        if (it->second.members.erase(membership_key.substr(bar + 1))) {
+            --memberships_;
+            return true;
+        }
+    }
+    return false;
+}
+
+void partition_state::mark_dirty(std::string_view membership_key)
+{
+    // Ids may contain '|': the split whose context exists and has the member; else (a removal)
+    // the first split whose context exists.
+    context_state* removal = nullptr;
+    std::string removal_key;
+    std::string_view removal_user;
+    for (auto bar = membership_key.find('|'); bar != std::string_view::npos;
+         bar = membership_key.find('|', bar + 1)) {
+        key_.assign(membership_key.substr(0, bar));
+        auto it = contexts_.find(key_);
+        if (it == contexts_.end()) continue;
+        auto& ctx = it->second;
+        const auto user = membership_key.substr(bar + 1);
+        if (auto m = ctx.members.get(user)) {
+            ctx.members.insert_or_assign(user, m->record, m->provisional, m->launch_seen_at, /*marked=*/true);
+            dirty(key_, ctx);
+            return;
+        }
+        if (removal == nullptr) {
+            removal = &ctx;
+            removal_key = key_;
+            removal_user = user;
+        }
+    }
+    if (removal != nullptr) {
+        removal->removed.emplace_back(removal_user);
+        dirty(removal_key, *removal);
+    }
 }
 
 const context_state* partition_state::context(const std::string& key) const

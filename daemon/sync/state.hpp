@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace rostersync::sync {
 
@@ -43,6 +44,10 @@ result<change_event, std::string> decode_change(std::string_view json);
 struct context_state {
     roster::member_table members;       ///< by user_id (compact: roster/member_table.hpp)
     std::uint32_t roster_version = 0;   ///< the highest folded
+    // Since the last snapshot (take_dirty): members changed are marked in `members`; removed
+    // ones are listed here (possibly twice, possibly present again).
+    std::vector<std::string> removed;
+    bool dirty = false;
 };
 
 class partition_state {
@@ -53,10 +58,25 @@ public:
     /// A row of the memberships table (restore), before the replay from its checkpoint.
     void load(const std::string& context_key, std::string user_id, roster::member_state m,
               std::uint32_t roster_version);
+    /// A tombstone of the memberships table: removes the row keyed `membership_key`
+    /// ("<issuer>|<context_id>|<user_id>"; roster::membership_key). Ids may contain '|', so
+    /// every split is tried against the contexts present. Returns whether a member was removed.
+    bool erase_row(std::string_view membership_key);
     /// Where the replay starts (the checkpoint); later records fold, earlier ones are ignored.
     void set_position(std::int64_t next) { position_ = next; }
     /// A record that could not be decoded: the position moves past it.
     void skip(std::int64_t offset) { position_ = std::max(position_, offset + 1); }
+
+    /// Rows of the memberships table changed by apply() since the last call: calls
+    /// f(context_key, user_id, member) for each, member being nullptr for a removal (a
+    /// tombstone), and forgets them. Loaded rows (load()) are not changed rows.
+    template <class F>
+    void take_dirty(F&& f);
+    /// Whether apply() changed a row since the last take_dirty.
+    bool has_dirty() const { return !dirty_keys_.empty(); }
+    /// Marks a row taken by take_dirty as changed again (its snapshot failed), by its membership
+    /// key: written next time as it is then (row or tombstone).
+    void mark_dirty(std::string_view membership_key);
 
     const context_state* context(const std::string& context_key) const;
     const std::unordered_map<std::string, context_state>& contexts() const { return contexts_; }
@@ -67,12 +87,43 @@ public:
 
 private:
     context_state& context_for(std::string_view issuer, std::string_view context_id);
+    void dirty(const std::string& key, context_state& ctx)
+    {
+        if (ctx.dirty) return;
+        ctx.dirty = true;
+        dirty_keys_.push_back(key);
+    }
 
     std::unordered_map<std::string, context_state> contexts_;  // by "<issuer>|<context_id>"
     std::string key_;                                          // reused to build keys
+    std::vector<std::string> dirty_keys_;                      // contexts with dirty rows
     std::int64_t position_ = -1;
     std::size_t memberships_ = 0;
     long ignored_ = 0;
 };
+
+template <class F>
+void partition_state::take_dirty(F&& f)
+{
+    auto keys = std::move(dirty_keys_);
+    dirty_keys_.clear();
+    for (const auto& key : keys) {
+        auto it = contexts_.find(key);
+        if (it == contexts_.end()) continue;
+        auto& ctx = it->second;
+        ctx.dirty = false;
+        ctx.members.take_marked([&](roster::member_view v) {
+            const auto user = v.user_id();
+            const auto m = v.state();
+            f(key, std::string_view(user), &m);
+        });
+        auto removed = std::move(ctx.removed);
+        ctx.removed = {};
+        std::sort(removed.begin(), removed.end());
+        removed.erase(std::unique(removed.begin(), removed.end()), removed.end());
+        for (const auto& user : removed)
+            if (!ctx.members.contains(user)) f(key, std::string_view(user), static_cast<const roster::member_state*>(nullptr));
+    }
+}
 
 }  // namespace rostersync::sync

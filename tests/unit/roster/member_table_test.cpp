@@ -364,6 +364,29 @@ TEST(MemberTable, ProvisionalCountFollowsAssignmentsAndErasures)
     EXPECT_EQ(t.provisional_count(), 0u);
 }
 
+TEST(MemberTable, MarksSurviveGrowthAndAreTakenOnce)
+{
+    member_table t;
+    for (int i = 0; i < 200; ++i)  // grows (and moves slots) several times
+        t.insert_or_assign(std::to_string(i), anonymous(std::to_string(i)), i % 3 == 0, std::nullopt, /*marked=*/i % 2 == 0);
+    t.insert_or_assign("4", anonymous("4"));  // assigning clears the mark
+    t.erase("6");
+    std::set<std::string> taken;
+    t.take_marked([&](member_view v) {
+        EXPECT_FALSE(v.marked()) << "cleared before the call";
+        EXPECT_EQ(v.provisional(), std::stoi(v.user_id()) % 3 == 0) << "other flags kept";
+        taken.insert(v.user_id());
+    });
+    EXPECT_EQ(taken.size(), 98u);
+    EXPECT_FALSE(taken.contains("4"));
+    EXPECT_FALSE(taken.contains("6"));
+    EXPECT_TRUE(taken.contains("198"));
+    EXPECT_FALSE(taken.contains("1"));
+    EXPECT_EQ(t.provisional_count(), 66u);  // 67 multiples of 3, "6" erased
+    t.take_marked([](member_view v) { ADD_FAILURE() << v.user_id() << " taken twice"; });
+    EXPECT_EQ(t.at("8").record, anonymous("8"));
+}
+
 TEST(MemberTable, AFullInternTableLeavesRolesWithTheMember)
 {
     // Fills the process-wide intern table, so it runs in a child process.

@@ -274,6 +274,62 @@ TEST(State, LoadedRowsThenTheReplay)
     EXPECT_EQ(st.context("https://canvas.instructure.com|c2"), nullptr);
 }
 
+/// What take_dirty reports: context key, user id, and the row (or "tombstone").
+std::map<std::string, std::string> take_dirty(partition_state& st)
+{
+    std::map<std::string, std::string> out;
+    st.take_dirty([&](const std::string& key, std::string_view user, const roster::member_state* m) {
+        auto [it, fresh] = out.emplace(key + "|" + std::string(user), m ? *m->record.email : "tombstone");
+        EXPECT_TRUE(fresh) << "reported twice: " << it->first;
+    });
+    return out;
+}
+
+TEST(State, DirtyRowsAreWhatTheFoldChangedSinceTheLastSnapshot)
+{
+    partition_state st;
+    const std::string k = "https://canvas.instructure.com|c1";
+    st.load(k, "loaded", {learner("loaded", "l@x")}, 1);
+    EXPECT_FALSE(st.has_dirty()) << "loaded rows are already in the table";
+    st.set_position(0);
+    st.apply(event({roster::change_type::added, "a", std::nullopt, learner("a", "a@x")}, ctx(2)), 0);
+    st.apply(event({roster::change_type::added, "b", std::nullopt, learner("b", "b@x")}, ctx(2)), 1);
+    st.apply(event({roster::change_type::removed, "b", learner("b", "b@x"), std::nullopt}, ctx(3)), 2);
+    st.apply(event({roster::change_type::removed, "loaded", learner("loaded", "l@x"), std::nullopt}, ctx(3)), 3);
+    st.apply(event({roster::change_type::removed, "c", learner("c", "c@x"), std::nullopt}, ctx(3)), 4);
+    st.apply(event({roster::change_type::added, "c", std::nullopt, learner("c", "c2@x")}, ctx(4)), 5);
+    st.apply(event({roster::change_type::added, "a", std::nullopt, learner("a", "a@x")}, ctx(2)), 0);  // replayed: ignored
+    ASSERT_TRUE(st.has_dirty());
+    EXPECT_EQ(take_dirty(st), (std::map<std::string, std::string>{{k + "|a", "a@x"},
+                                                                  {k + "|b", "tombstone"},
+                                                                  {k + "|c", "c2@x"},
+                                                                  {k + "|loaded", "tombstone"}}));
+    EXPECT_FALSE(st.has_dirty());
+    EXPECT_TRUE(take_dirty(st).empty()) << "taken rows are forgotten";
+
+    // A failed snapshot marks its rows again, as they are by then.
+    st.apply(event({roster::change_type::removed, "a", learner("a", "a@x"), std::nullopt}, ctx(5)), 6);
+    st.mark_dirty(k + "|a");
+    st.mark_dirty(k + "|c");
+    st.mark_dirty("https://unknown|x|y");  // no such context: nothing to write
+    EXPECT_EQ(take_dirty(st), (std::map<std::string, std::string>{{k + "|a", "tombstone"}, {k + "|c", "c2@x"}}));
+    EXPECT_EQ(st.memberships(), 1u);
+}
+
+TEST(State, TableTombstonesRemoveTheirRowEvenWithBarsInIds)
+{
+    partition_state st;
+    st.load("iss|c|1", "u", {learner("u", "u@x")}, 1);        // context id "c|1"
+    st.load("iss|c", "1|u", {learner("1|u", "v@x")}, 1);      // user id "1|u": the same key
+    st.load("iss|c", "w", {learner("w", "w@x")}, 1);
+    EXPECT_EQ(st.memberships(), 3u);
+    EXPECT_TRUE(st.erase_row("iss|c|w"));
+    EXPECT_FALSE(st.erase_row("iss|c|w"));
+    EXPECT_FALSE(st.erase_row("nobody"));
+    EXPECT_TRUE(st.erase_row("iss|c|1|u"));  // one of the two rows that share the key
+    EXPECT_EQ(st.memberships(), 1u);
+}
+
 TEST(State, DecodeNamesTheProblem)
 {
     EXPECT_EQ(decode_change("[]").error(), "not a JSON object");
