@@ -1360,6 +1360,9 @@ json::object measure_restore(const options& o, state_env& s, const std::string& 
     const bool complete = !pts.empty() && pts.back().live_a == s.partitions;
     std::this_thread::sleep_for(o.settle(3s));  // what stays resident after the restore
     const auto mem = sample_proc(in->pid());
+    if (const char* dir = std::getenv("ROSTERSYNC_BENCH_LOGS"))  // where the resident set is (profiling)
+        std::ofstream(std::string(dir) + "/" + in->name + ".smaps")
+            << std::ifstream("/proc/" + std::to_string(in->pid()) + "/smaps").rdbuf();
     const auto log = read_restore_log(*in);
     write_timeline(o, "restart_" + variant, pts);
     s.current = std::move(in);

@@ -43,7 +43,11 @@ if ! command -v valgrind >/dev/null; then
 fi
 # Plot whatever was measured even when a run was invalid (exit 2); exit with the harness's status.
 status=0
-"$build/benchmarks/rostersync_e2e_bench" --out "$out" "${harness_args[@]}" || status=$?
+# On a shared machine, other builds would stretch the timings: as root, the harness (and the
+# daemons, simulator and mock cluster it starts) runs at a higher priority.
+priority=()
+if [[ $(id -u) == 0 ]]; then priority=(nice -n -15); fi
+"${priority[@]}" "$build/benchmarks/rostersync_e2e_bench" --out "$out" "${harness_args[@]}" || status=$?
 
 if command -v gnuplot >/dev/null; then
   for s in bulk throttle restart scaleout; do

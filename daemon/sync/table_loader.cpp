@@ -25,8 +25,9 @@ std::string_view view(const void* p, std::size_t n)
 
 }  // namespace
 
-// The table topics, by index: memberships, contexts, checkpoints.
+// The table topics, by index: memberships, contexts, checkpoints; then the change stream.
 constexpr int table_topics = 3;
+constexpr int changes_topic = 3;
 
 struct table_loader::job {
     std::int32_t partition = 0;
@@ -43,6 +44,7 @@ struct table_loader::job {
     // Per table topic: still to be read to its end, its offsets [low, high), how far past low.
     std::array<bool, table_topics> open{};
     std::array<std::int64_t, table_topics> low{}, high{}, read_to{};
+    bool replaying = false;  // the tables are read; the change stream is being replayed
 
     bool reading() const { return std::find(open.begin(), open.end(), true) != open.end(); }
 
@@ -72,7 +74,7 @@ struct table_loader::job {
 /// The loader thread's consumer and the loads it is reading.
 struct table_loader::reader {
     const options& opts;
-    std::array<std::string, table_topics> names;
+    std::array<std::string, table_topics + 1> names;  // the table topics, then the change stream
     std::unique_ptr<kafka::consumer> consumer;
     std::set<kafka::topic_partition> assigned;     // ever, by this consumer (finished ones paused)
     std::map<std::pair<int, std::int32_t>, job*> owner;  // (topic index, partition) → its load
@@ -84,7 +86,9 @@ struct table_loader::reader {
     int last_topic = -1;
 
     explicit reader(const options& o)
-        : opts(o), names{o.kafka.topics.memberships, o.kafka.topics.contexts, o.kafka.topics.checkpoints}
+        : opts(o),
+          names{o.kafka.topics.memberships, o.kafka.topics.contexts, o.kafka.topics.checkpoints,
+                o.kafka.topics.membership_changes}
     {
     }
 
@@ -136,12 +140,9 @@ struct table_loader::reader {
             for (auto& j : jobs) j->finish("cannot create the restore consumer: " + e);
             return;
         }
-        const auto& changes = opts.kafka.topics.membership_changes;
         std::vector<std::pair<std::string, std::int32_t>> query;
-        for (const auto& j : jobs) {
+        for (const auto& j : jobs)
             for (const auto& t : names) query.emplace_back(t, j->partition);
-            query.emplace_back(changes, j->partition);
-        }
         auto w = kafka::query_watermarks(consumer->native(), query, 10s);
         if (!w) {
             for (auto& j : jobs) j->finish("cannot read the ends of the table topics: " + w.error().message());
@@ -149,6 +150,7 @@ struct table_loader::reader {
         }
         std::vector<kafka::partition_offset> assign;
         std::vector<job*> started;
+        std::vector<job*> no_tables;
         std::size_t at = 0;
         for (auto& j : jobs) {
             j->deadline = steady::now() + j->timeout;
@@ -168,31 +170,57 @@ struct table_loader::reader {
             j->out.changes = (*w)[at++];
             j->progress->done = 0;
             j->progress->total = total;
-            if (!any) {
-                j->finish();
-                continue;
+            if (any) {
+                for (int t = 0; t < table_topics; ++t)
+                    if (j->open[t]) owner[{t, j->partition}] = j.get();
+                started.push_back(j.get());
+            } else {
+                no_tables.push_back(j.get());
             }
-            for (int t = 0; t < table_topics; ++t)
-                if (j->open[t]) owner[{t, j->partition}] = j.get();
-            started.push_back(j.get());
             active.push_back(std::move(j));
         }
-        if (assign.empty()) return;
-        if (auto ec = consumer->incremental_assign(assign)) {
-            for (auto* j : started) {
-                j->assigned.clear();  // nothing was assigned: nothing to pause
-                end(j, "cannot assign the restore consumer: " + ec.message());
+        if (!assign.empty()) {
+            if (auto ec = consumer->incremental_assign(assign)) {
+                for (auto* j : started) {
+                    j->assigned.clear();  // nothing was assigned: nothing to pause
+                    end(j, "cannot assign the restore consumer: " + ec.message());
+                }
+            } else {
+                for (const auto& po : assign) assigned.insert(po.tp);
             }
-            return;
         }
-        for (const auto& po : assign) assigned.insert(po.tp);
+        for (auto* j : no_tables) replay(j);
+    }
+
+    /// The tables are read: replays the change stream from the checkpoint (or the log's start)
+    /// to the end measured when the load started, into the loaded state, on this thread and
+    /// consumer rather than the pipeline's single state consumer.
+    void replay(job* j)
+    {
+        auto& out = j->out;
+        std::int64_t from = out.cp ? out.cp->changes_offset : out.changes.low;
+        if (from < out.changes.low) {
+            out.checkpoint_before_log_start = true;
+            from = out.changes.low;
+        }
+        out.replay_from = from;
+        out.state.set_position(from);
+        if (from >= out.changes.high) return end(j);
+        const kafka::topic_partition tp{names[changes_topic], j->partition};
+        if (auto ec = consumer->incremental_assign({{tp, from}}))
+            return end(j, "cannot assign the restore consumer: " + ec.message());
+        assigned.insert(tp);
+        j->assigned.push_back(tp);
+        owner[{changes_topic, j->partition}] = j;
+        j->replaying = true;
+        j->progress->total += out.changes.high - from;
     }
 
     /// Removes a load from the active ones, pausing its partitions, and reports it.
     void end(job* j, std::string error = {})
     {
         if (consumer && !j->assigned.empty()) consumer->pause(j->assigned);
-        for (int t = 0; t < table_topics; ++t) owner.erase({t, j->partition});
+        for (int t = 0; t <= changes_topic; ++t) owner.erase({t, j->partition});
         auto it = std::find_if(active.begin(), active.end(), [j](const auto& a) { return a.get() == j; });
         auto owned = std::move(*it);
         active.erase(it);
@@ -206,10 +234,11 @@ struct table_loader::reader {
         auto it = owner.find({t, m->partition});
         if (it == owner.end()) return;  // a finished partition's late record
         job& j = *it->second;
+        if (t == changes_topic) return replayed(j, m);
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             j.open[t] = false;
             j.advance(t, j.high[t]);
-            if (!j.reading()) end(&j);
+            if (!j.reading()) replay(&j);
             return;
         }
         if (m->err) return;  // transient; librdkafka retries
@@ -248,6 +277,23 @@ struct table_loader::reader {
         }
     }
 
+    /// A record of the change stream, folded as the pipeline's state consumer folds it.
+    void replayed(job& j, const rd_kafka_message_t* m)
+    {
+        auto& out = j.out;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return end(&j);  // the end (of committed records)
+        if (m->err) return;
+        ++j.progress->done;
+        auto ev = decode_change(view(m->payload, m->len));
+        if (ev) {
+            out.state.apply(*ev, m->offset);
+        } else {
+            out.state.skip(m->offset);
+            if (out.invalid_changes++ == 0) out.first_invalid_change = {m->offset, ev.error()};
+        }
+        if (m->offset + 1 >= out.changes.high) end(&j);
+    }
+
     /// Deadlines, abandoned loads, and the "still reading" report (every 100 ms at most).
     void check()
     {
@@ -262,6 +308,7 @@ struct table_loader::reader {
                 std::string topics;
                 for (int t = 0; t < table_topics; ++t)
                     if (j->open[t]) topics += (topics.empty() ? "" : ",") + names[t];
+                if (j->replaying) topics = names[changes_topic];
                 lg.warning("restore is slow: still reading to the end of",
                            {{"partition", j->partition}, {"topics", topics},
                             {"memberships", j->out.state.memberships()}});

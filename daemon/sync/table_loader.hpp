@@ -2,7 +2,9 @@
 // File: sync/table_loader.hpp
 //
 // Restores read the tables a partition's state starts from (rostersync.memberships,
-// rostersync.contexts, rostersync.checkpoints) to their ends, and the change stream's watermarks.
+// rostersync.contexts, rostersync.checkpoints) to their ends, then replay the change stream from
+// the checkpoint to the end it had when the load started (the pipeline's state consumer folds
+// what comes after).
 // A few loader threads, each with one consumer, serve every partition being restored: a
 // rebalance that hands an instance 48 partitions creates 4 librdkafka clients, not 48 (creating,
 // finding the coordinator and closing a client costs 0.7-1 s against the mock cluster, whatever
@@ -10,9 +12,9 @@
 // one fetch in flight per broker, and the mock cluster returns one producer batch per partition
 // per fetch.
 //
-// Rows are decoded straight into the compact partition_state (roster::member_table) on the
-// loader thread, one record at a time: a restore holds the state plus one record, not a decoded
-// copy of the whole table.
+// Rows and changes are decoded straight into the compact partition_state (roster::member_table)
+// on the loader thread, one record at a time: a restore holds the state plus one record, not a
+// decoded copy of the whole table, and the replay runs on four consumers instead of one.
 //
 //     table_loader loader({.bootstrap = b, .kafka = cfg.kafka, .properties = props});
 //     loader.load(p, progress, timeout, [](loaded_partition l) { /* on the loader thread */ });
@@ -41,6 +43,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace rostersync::sync {
@@ -56,11 +59,15 @@ struct restore_progress {
 
 /// A partition's tables, loaded: the state before the replay of the change stream.
 struct loaded_partition {
-    partition_state state;                   ///< every row of the memberships table
+    partition_state state;                   ///< the table's rows, then the replayed changes
     std::vector<context_record> contexts;
     std::optional<checkpoint> cp;
-    kafka::watermarks changes;               ///< of the change stream's partition
-    long invalid = 0;                        ///< records that did not decode (skipped)
+    kafka::watermarks changes;               ///< of the change stream's partition, at the start
+    std::int64_t replay_from = 0;            ///< the checkpoint (or the log's start): replayed from here
+    bool checkpoint_before_log_start = false;  ///< the checkpoint was older: replayed from the log's start
+    long invalid = 0;                        ///< table records that did not decode (skipped)
+    long invalid_changes = 0;                ///< change records that did not decode (skipped)
+    std::pair<std::int64_t, std::string> first_invalid_change;  ///< its offset and problem
     std::string error;                       ///< non-empty: the load failed (retry it)
 };
 

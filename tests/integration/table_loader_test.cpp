@@ -1,10 +1,12 @@
 // Restores read the tables through sync::table_loader: against librdkafka's mock cluster, several
 // partitions at once on shared consumers, compacted-topic semantics (later rows win, tombstones
-// remove), undecodable records counted, and loads that are abandoned or outlive the loader.
+// remove), the replay of the change stream from the checkpoint, undecodable records counted, and
+// loads that are abandoned or outlive the loader.
 #include "sync/table_loader.hpp"
 
 #include "kafka/embedded.hpp"
 #include "kafka/handles.hpp"
+#include "roster/encode.hpp"
 
 #include <gtest/gtest.h>
 
@@ -61,6 +63,20 @@ protected:
             encode_row(issuer, context_id, roster::member_state{m}, 2));
     }
 
+    /// A MembershipChange of context c1, as the pipeline publishes it.
+    static std::string change(roster::change_type type, const std::string& user, const std::string& email)
+    {
+        nrps::member m;
+        m.user_id = user;
+        m.roles = {"http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"};
+        m.email = email;
+        const bool removed = type == roster::change_type::removed;
+        return roster::encode_change({type, user, removed ? std::optional(m) : std::nullopt,
+                                      removed ? std::nullopt : std::optional(m)},
+                                     {.issuer = issuer, .client_id = "1", .context_id = "c1", .roster_version = 7,
+                                      .time = roster::time_point{} + 1'795'773'603s});
+    }
+
     table_loader::options options(int threads = 2)
     {
         config::kafka_config k;
@@ -106,7 +122,12 @@ TEST_F(TableLoader, LoadsSeveralPartitionsAtOnceAsACompactedTopicReads)
     put(names.contexts, 1, ctx.context_key, encode_context(ctx));
     put(names.checkpoints, 1, "1", encode_checkpoint({.partition = 1, .changes_offset = 2}));
     put(names.checkpoints, 1, "9", encode_checkpoint({.partition = 9, .changes_offset = 5}));
-    for (int i = 0; i < 3; ++i) put(names.membership_changes, 1, "k", "{}");
+    // The change stream: two changes before the checkpoint (already in the table), one after it
+    // (replayed into the loaded state), and one that does not decode (skipped and counted).
+    put(names.membership_changes, 1, "k", change(roster::change_type::added, "old", "old@x"));
+    put(names.membership_changes, 1, "k", change(roster::change_type::removed, "a", ""));
+    put(names.membership_changes, 1, "k", change(roster::change_type::added, "c", "c@x"));
+    put(names.membership_changes, 1, "k", "{}");
     // Partition 3: two members of another course. Partition 2: nothing at all.
     row(3, "c3", "x", "x@x");
     row(3, "c3", "y", "y@x");
@@ -121,20 +142,32 @@ TEST_F(TableLoader, LoadsSeveralPartitionsAtOnceAsACompactedTopicReads)
     auto p3 = get(f3);
 
     ASSERT_EQ(p1.error, "");
-    EXPECT_EQ(p1.state.memberships(), 1u);
+    EXPECT_EQ(p1.state.memberships(), 2u);
     const auto* c1 = p1.state.context(issuer + "|c1");
     ASSERT_NE(c1, nullptr);
-    EXPECT_EQ(c1->members.at("a").record.email, "a2@x");
+    EXPECT_EQ(c1->members.at("a").record.email, "a2@x") << "the removal before the checkpoint is not replayed";
     EXPECT_FALSE(c1->members.contains("b"));
-    EXPECT_EQ(c1->roster_version, 2u);
-    EXPECT_FALSE(p1.state.has_dirty()) << "loaded rows are what the table holds already";
+    EXPECT_FALSE(c1->members.contains("old"));
+    EXPECT_EQ(c1->members.at("c").record.email, "c@x") << "replayed from the checkpoint";
+    EXPECT_EQ(c1->roster_version, 7u);
+    EXPECT_EQ(p1.replay_from, 2);
+    EXPECT_EQ(p1.state.position(), 4);
+    EXPECT_EQ(p1.invalid_changes, 1);
+    EXPECT_EQ(p1.first_invalid_change.first, 3);
+    EXPECT_FALSE(p1.checkpoint_before_log_start);
+    // Loaded rows are in the table already; the replayed change is not (the next snapshot).
+    std::vector<std::string> dirty;
+    p1.state.take_dirty([&](const std::string&, std::string_view user, const roster::member_state* m) {
+        dirty.push_back(std::string(user) + (m ? "" : " (tombstone)"));
+    });
+    EXPECT_EQ(dirty, std::vector<std::string>{"c"});
     ASSERT_EQ(p1.contexts.size(), 1u);
     EXPECT_EQ(p1.contexts[0].context_key, issuer + "|c1");
     ASSERT_TRUE(p1.cp);
     EXPECT_EQ(p1.cp->changes_offset, 2);
     EXPECT_EQ(p1.invalid, 2) << "the junk row and the other partition's checkpoint";
-    EXPECT_EQ(p1.changes.high, 3);
-    EXPECT_EQ(progress->total.load(), 8);  // 5 rows, 1 context, 2 checkpoints
+    EXPECT_EQ(p1.changes.high, 4);
+    EXPECT_EQ(progress->total.load(), 10);  // 5 rows, 1 context, 2 checkpoints, 2 changes to replay
     EXPECT_EQ(progress->done.load(), progress->total.load());
 
     ASSERT_EQ(p2.error, "");
@@ -142,6 +175,7 @@ TEST_F(TableLoader, LoadsSeveralPartitionsAtOnceAsACompactedTopicReads)
     EXPECT_TRUE(p2.contexts.empty());
     EXPECT_FALSE(p2.cp);
     EXPECT_EQ(p2.changes.high, 0);
+    EXPECT_EQ(p2.state.position(), 0);
 
     ASSERT_EQ(p3.error, "");
     EXPECT_EQ(p3.state.memberships(), 2u);
@@ -152,8 +186,9 @@ TEST_F(TableLoader, LoadsSeveralPartitionsAtOnceAsACompactedTopicReads)
     auto again = load(loader, 1);
     auto p1b = get(again);
     ASSERT_EQ(p1b.error, "");
-    EXPECT_EQ(p1b.state.memberships(), 1u);
+    EXPECT_EQ(p1b.state.memberships(), 2u);
     EXPECT_EQ(p1b.invalid, 2);
+    EXPECT_EQ(p1b.invalid_changes, 1);
 }
 
 TEST_F(TableLoader, AbandonedAndLateLoadsAreReportedNotDropped)
