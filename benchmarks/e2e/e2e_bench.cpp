@@ -395,7 +395,7 @@ restore_log read_restore_log(instance& in, std::size_t from = 0)
             const double s = std::atof(test::logfmt_field(l, "seconds").c_str());
             r.max_load_seconds = std::max(r.max_load_seconds, s);
             r.sum_load_seconds += s;
-            r.loaded_memberships += std::atol(test::logfmt_field(l, "memberships").c_str());
+            r.loaded_memberships += std::atol(test::logfmt_field(l, "table_memberships").c_str());
             r.replayed += std::atol(test::logfmt_field(l, "to").c_str()) - std::atol(test::logfmt_field(l, "from").c_str());
         } else if (l.find("msg=\"partition live\"") != std::string::npos || l.find("msg=partition live") != std::string::npos) {
             ++r.live;

@@ -747,8 +747,8 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         part->ph = phase::replaying;
         lg.info("partition table loaded; replaying the change stream",
                 {{"partition", part->id}, {"memberships", part->state.memberships()},
-                 {"contexts", part->contexts.size()}, {"from", start}, {"to", data.changes.high},
-                 {"replayed_to", part->state.position()},
+                 {"table_memberships", data.table_memberships}, {"contexts", part->contexts.size()},
+                 {"from", start}, {"to", data.changes.high}, {"replayed_to", part->state.position()},
                  {"seconds", std::chrono::duration<double>(steady::now() - started)}});
         start_folding(part->id, part->state.position());
         maybe_live(*part);

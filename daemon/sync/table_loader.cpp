@@ -204,6 +204,7 @@ struct table_loader::reader {
             from = out.changes.low;
         }
         out.replay_from = from;
+        out.table_memberships = out.state.memberships();
         out.state.set_position(from);
         if (from >= out.changes.high) return end(j);
         const kafka::topic_partition tp{names[changes_topic], j->partition};

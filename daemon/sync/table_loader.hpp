@@ -63,6 +63,7 @@ struct loaded_partition {
     std::vector<context_record> contexts;
     std::optional<checkpoint> cp;
     kafka::watermarks changes;               ///< of the change stream's partition, at the start
+    std::size_t table_memberships = 0;       ///< memberships the table held, before the replay
     std::int64_t replay_from = 0;            ///< the checkpoint (or the log's start): replayed from here
     bool checkpoint_before_log_start = false;  ///< the checkpoint was older: replayed from the log's start
     long invalid = 0;                        ///< table records that did not decode (skipped)

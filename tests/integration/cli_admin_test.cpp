@@ -180,8 +180,11 @@ protected:
                          "--context-id", context_id, "--memberships-url", memberships_url(), "--label", "BIO101"});
         EXPECT_EQ(seen.rc, 0) << seen.out;
         EXPECT_NE(seen.out.find("published 1, failed 0"), std::string::npos) << seen.out;
+        // "members" is the folded state: it follows the acknowledged pass by a fetch of the
+        // change stream (up to fetch.wait.max.ms on the mock cluster), so wait for it as well.
         return wait_for_context([](const json::object& o) {
-            return o.contains("last_pass_end") && o.contains("last_outcome") && !o.at("running").as_bool();
+            return o.contains("last_pass_end") && o.contains("last_outcome") && !o.at("running").as_bool() &&
+                   number(o, "members") >= static_cast<std::uint64_t>(course_size);
         });
     }
 
