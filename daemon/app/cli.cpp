@@ -193,10 +193,10 @@ std::string error_class(const error_code& ec)
     return "refused";
 }
 
-std::string short_role(const std::string& uri)
+std::string short_role(std::string_view uri)
 {
     auto hash = uri.rfind('#');
-    return hash == std::string::npos ? uri : uri.substr(hash + 1);
+    return std::string(hash == std::string_view::npos ? uri : uri.substr(hash + 1));
 }
 
 int fetch(int argc, char** argv)
@@ -250,7 +250,7 @@ int fetch(int argc, char** argv)
         for (const auto& m : r.members) {
             // The Member JSON of the event contract, with the user_id in front.
             boost::json::object o{{"user_id", m.user_id}};
-            auto encoded = boost::json::parse(roster::encode_member(m));
+            auto encoded = boost::json::parse(roster::encode_member(m.to_member()));
             for (auto& [k, v] : encoded.as_object()) o[k] = v;
             members.push_back(std::move(o));
         }
@@ -265,8 +265,8 @@ int fetch(int argc, char** argv)
         for (const auto& m : r.members) {
             std::string roles;
             for (const auto& x : m.roles) roles += (roles.empty() ? "" : ",") + short_role(x);
-            std::printf("%-38s %-8s %-40s %s\n", m.user_id.c_str(), m.status.c_str(), roles.c_str(),
-                        m.name.value_or("").c_str());
+            std::printf("%-38s %-8s %-40s %s\n", std::string(m.user_id).c_str(), std::string(m.status).c_str(),
+                        roles.c_str(), std::string(m.name.value_or("")).c_str());
         }
         std::fprintf(stderr, "context %s: %zu members in %d pages (%d duplicates, %d retries, %d throttle waits)\n",
                      r.context.id.c_str(), r.members.size(), r.pages, r.duplicates, r.retries, r.throttle_waits);

@@ -16,7 +16,6 @@
 #include <random>
 #include <set>
 #include <stdexcept>
-#include <unordered_map>
 
 namespace rostersync::nrps {
 namespace {
@@ -311,7 +310,7 @@ awaitable<result<roster, fetch_error>> engine::fetch(std::string platform_name, 
     const std::string& bname = budget.name();
 
     roster out;
-    std::unordered_map<std::string, std::size_t> index;  // user_id -> position in out.members
+    member_index index;  // user_id -> position in out.members (views into the pages' text)
     std::set<std::string> visited;
     progress prog;
     auto ex = co_await net::this_coro::executor;
@@ -431,20 +430,13 @@ awaitable<result<roster, fetch_error>> engine::fetch(std::string platform_name, 
         } else if (parsed->context.id != out.context.id) {
             co_return fail(errc::malformed_page, "page " + std::to_string(out.pages) + " belongs to another context");
         }
-        for (auto& m : parsed->members) {
-            auto [it, fresh] = index.emplace(m.user_id, out.members.size());
-            if (fresh) {
-                out.members.push_back(std::move(m));
-            } else {
-                ++out.duplicates;
-                out.members[it->second] = std::move(m);
-            }
-        }
+        const std::size_t on_page = parsed->members.size();
+        out.duplicates += static_cast<int>(out.members.merge(std::move(parsed->members), index));
         if (out.members.size() > s.opts.limits.max_members)
             co_return fail(errc::too_many_members, std::to_string(out.members.size()) + " members");
         if (s.m_pages != nullptr) {
             s.m_pages->with({bname}).Increment();
-            s.m_members->with({bname}).Increment(static_cast<double>(parsed->members.size()));
+            s.m_members->with({bname}).Increment(static_cast<double>(on_page));
         }
         prog.pages = out.pages;
         prog.members = out.members.size();

@@ -47,7 +47,7 @@ inline constexpr const char* nrps_media_type = "application/vnd.ims.lti-nrps.v2.
 
 struct roster {
     context_info context;
-    std::vector<member> members;              ///< in first-seen order, one per user_id
+    member_list members;                      ///< in first-seen order, one per user_id (views into the pages)
     std::vector<std::string> differences;     ///< rel="differences" URLs seen (recorded, not applied)
     int pages = 0;
     int duplicates = 0;                       ///< members seen on more than one page

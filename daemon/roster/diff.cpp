@@ -57,7 +57,7 @@ diff_result diff(const member_table& known,
         constexpr unsigned all = (1u << profile_fields.size()) - 1;
         for (const auto& m : pass.members) {
             for (std::size_t i = 0; i < profile_fields.size(); ++i)
-                if ((m.*profile_fields[i].second).has_value()) carried |= 1u << i;
+                if ((m.*profile_ref_fields[i]).has_value()) carried |= 1u << i;
             if (carried == all) break;
         }
         for (std::size_t i = 0; i < profile_fields.size(); ++i) {
@@ -87,14 +87,14 @@ diff_result diff(const member_table& known,
     for (std::size_t j = 0; j < std::min(far, n); ++j) prepare(j);
     for (std::size_t j = 0; j < std::min(near, n); ++j) look_up(j);
     for (std::size_t i = 0; i < n; ++i) {
-        if (i + 2 * far < n) __builtin_prefetch(&pass.members[i + 2 * far].user_id);
+        if (i + 2 * far < n) __builtin_prefetch(&pass.members[i + 2 * far]);
         if (i + near < n) look_up(i + near);
         if (i + far < n) prepare(i + far);
-        const nrps::member& incoming = pass.members[i];
+        const nrps::member_ref& incoming = pass.members[i];
         if (incoming.status == "Deleted") continue;  // only differences responses say Deleted: absent
         const auto& found = views[i % far];
         if (!found) {
-            out.changes.push_back({change_type::added, incoming.user_id, std::nullopt, incoming});
+            out.changes.push_back({change_type::added, std::string(incoming.user_id), std::nullopt, incoming.to_member()});
             continue;
         }
         const member_view& old = *found;
@@ -102,12 +102,12 @@ diff_result diff(const member_table& known,
 
         if (old.provisional()) {
             // Adoption: the launch knew only membership roles and no reliable profile.
-            out.adopted.push_back(incoming.user_id);
+            out.adopted.emplace_back(incoming.user_id);
             nrps::member before = old.record();
-            nrps::member after = incoming;
+            nrps::member after = incoming.to_member();
             for (field_ptr f : hidden) after.*f = before.*f;  // keep what the privacy level hides
             if (membership_roles(before) != membership_roles(after)) {
-                out.changes.push_back({change_type::roles_changed, incoming.user_id, std::move(before), std::move(after)});
+                out.changes.push_back({change_type::roles_changed, std::string(incoming.user_id), std::move(before), std::move(after)});
             }
             continue;
         }
@@ -118,27 +118,27 @@ diff_result diff(const member_table& known,
             const profile_values kept = old.profile();
             for (std::size_t f = 0; f < profile_fields.size() && same; ++f) {
                 if (is_hidden[f]) continue;
-                const auto& now = incoming.*profile_fields[f].second;
+                const auto& now = incoming.*profile_ref_fields[f];
                 same = kept[f].has_value() == now.has_value() && (!now || *kept[f] == *now);
             }
         }
         if (same) continue;
 
         nrps::member current = old.record();
-        nrps::member after = incoming;
+        nrps::member after = incoming.to_member();
         for (field_ptr f : hidden) after.*f = current.*f;  // keep what the privacy level hides
         // One event per kind, each `after` one step further, so folding them in order reaches
         // the new record and a consumer of any one kind sees its change.
         if (current.status != after.status) {
             nrps::member next = current;
             next.status = after.status;
-            out.changes.push_back({change_type::status_changed, incoming.user_id, current, next});
+            out.changes.push_back({change_type::status_changed, after.user_id, current, next});
             current = std::move(next);
         }
         if (role_set(current) != role_set(after)) {
             nrps::member next = current;
             next.roles = after.roles;
-            out.changes.push_back({change_type::roles_changed, incoming.user_id, current, next});
+            out.changes.push_back({change_type::roles_changed, after.user_id, current, next});
             current = std::move(next);
         }
         bool profile = false;
@@ -146,7 +146,7 @@ diff_result diff(const member_table& known,
         if (profile) {
             nrps::member next = current;
             for (const auto& [name, field] : profile_fields) next.*field = after.*field;
-            out.changes.push_back({change_type::profile_changed, incoming.user_id, current, next});
+            out.changes.push_back({change_type::profile_changed, after.user_id, current, next});
         }
     }
 

@@ -19,8 +19,9 @@
 //     a profile change; one that the pass misses is removable only if the pass started after the
 //     launch's `seen_at`.
 //
-// The known roster is read in place (roster/member_table.hpp): an unchanged member is compared
-// field by field against the table and never materialised; only members with a change are.
+// The known roster is read in place (roster/member_table.hpp), and so is the pass (views into its
+// pages, nrps::member_list): an unchanged member is compared field by field against the table and
+// never materialised on either side; only members with a change are.
 // Removals come out ordered by user_id.
 //
 // Thread-safe (reads the process-wide role intern table, which is).
@@ -48,7 +49,7 @@ struct change {
 };
 
 struct pass_input {
-    std::vector<nrps::member> members;  ///< a complete pass, one entry per user_id
+    nrps::member_list members;          ///< a complete pass, one entry per user_id (read in place)
     time_point started_at;
     time_point ended_at;
 };

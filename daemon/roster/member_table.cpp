@@ -460,10 +460,17 @@ std::vector<std::string> member_view::roles() const
 
 bool member_view::same_role_set(const std::vector<std::string>& roles) const
 {
+    const std::vector<std::string_view> views(roles.begin(), roles.end());
+    return same_role_set(std::span<const std::string_view>(views));
+}
+
+bool member_view::same_role_set(std::span<const std::string_view> roles) const
+{
     if (s_->roles == no_role_list)
         return same_set(read_block(s_->block, read_upto::all).roles, {roles.begin(), roles.end()});
     const role_list& mine = role_list_at(s_->roles);
-    if (mine.roles == roles) return true;  // the usual case: the platform sends the same list
+    // The usual case: the platform sends the same list.
+    if (std::equal(mine.roles.begin(), mine.roles.end(), roles.begin(), roles.end())) return true;
     std::vector<std::string_view> theirs(roles.begin(), roles.end());
     std::sort(theirs.begin(), theirs.end());
     theirs.erase(std::unique(theirs.begin(), theirs.end()), theirs.end());

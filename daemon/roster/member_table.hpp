@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -93,6 +94,19 @@ inline constexpr std::array<std::pair<std::string_view, profile_field>, 8> profi
     {"lti11_legacy_user_id", &nrps::member::lti11_legacy_user_id},
 }};
 
+/// The same fields of a member read in place (nrps::member_ref), in the same order.
+using profile_ref_field = std::optional<std::string_view> nrps::member_ref::*;
+inline constexpr std::array<profile_ref_field, profile_fields.size()> profile_ref_fields{{
+    &nrps::member_ref::name,
+    &nrps::member_ref::given_name,
+    &nrps::member_ref::family_name,
+    &nrps::member_ref::middle_name,
+    &nrps::member_ref::email,
+    &nrps::member_ref::picture,
+    &nrps::member_ref::lis_person_sourcedid,
+    &nrps::member_ref::lti11_legacy_user_id,
+}};
+
 using profile_values = std::array<std::optional<std::string_view>, profile_fields.size()>;
 
 enum class member_status : std::uint8_t { active, inactive, deleted, other };
@@ -129,6 +143,7 @@ public:
     role_list_id roles_id() const;
     std::vector<std::string> roles() const;
     /// Whether `roles` is the same set of URIs (order and duplicates ignored).
+    bool same_role_set(std::span<const std::string_view> roles) const;
     bool same_role_set(const std::vector<std::string>& roles) const;
     /// Every profile field, in profile_fields order (views into the table).
     profile_values profile() const;

@@ -113,7 +113,7 @@ protected:
     static std::map<std::string, std::set<std::string>> as_map(const roster& r)
     {
         std::map<std::string, std::set<std::string>> out;
-        for (const auto& m : r.members) out[m.user_id] = {m.roles.begin(), m.roles.end()};
+        for (const auto& m : r.members) out[std::string(m.user_id)] = {m.roles.begin(), m.roles.end()};
         return out;
     }
 

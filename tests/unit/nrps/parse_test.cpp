@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace rostersync::nrps {
@@ -37,7 +38,7 @@ page parse_ok(const std::string& json)
     auto r = parse_page(json);
     EXPECT_TRUE(r) << json << "\n -> " << (r ? "" : r.error().message);
     if (!r) return {};
-    return *r;
+    return std::move(*r);  // a page is move-only: its members view its own text
 }
 
 std::string json_escape(const std::string& s)
@@ -112,7 +113,7 @@ TEST(NrpsParse, CanvasCourseContainer)
     EXPECT_EQ(p.context.title, "Introduction to Biology");
     ASSERT_EQ(p.members.size(), 3u);
 
-    const member& ada = p.members[0];
+    const member_ref& ada = p.members[0];
     EXPECT_EQ(ada.user_id, "8c5f1f2e-9a3b-4c1d-8e7f-0a1b2c3d4e5f");
     EXPECT_EQ(ada.status, "Active");
     EXPECT_EQ(ada.roles, std::vector<std::string>{learner});
@@ -410,6 +411,107 @@ INSTANTIATE_TEST_SUITE_P(All, NrpsParseBad, testing::Values(
     bad_case{"max_members_exceeded", page_with(R"({"user_id":"a","roles":[]},{"user_id":"b","roles":[]})"),
              "members: more than 1 members on one page", 1}),
     [](const testing::TestParamInfo<bad_case>& info) { return std::string(info.param.name); });
+
+// --- which problem names a page with several (the members used to be counted before any was read) ---
+
+TEST(NrpsParse, TooManyMembersIsNamedBeforeABadMember)
+{
+    const std::string json = page_with(R"({"user_id":"u"},{"user_id":"v","roles":[]},{"user_id":"w","roles":[]})");
+    auto r = parse_page(json, 2);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "members: more than 2 members on one page");
+    r = parse_page(json, 3);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "members[0].roles: missing");
+}
+
+TEST(NrpsParse, ABrokenMembersArrayIsNamedBeforeABadMember)
+{
+    // Member 0 lacks its user_id, member 1 closes its roles twice: the array is broken.
+    auto r = parse_page(R"({"context":{"id":"c"},"members":[{"roles":[]},{"user_id":"v","roles":[]]}]})");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message.rfind("not JSON: ", 0), 0u) << r.error().message;
+}
+
+TEST(NrpsParse, ABrokenFieldSkippedUnreadStillRefusesThePage)
+{
+    // "message" is skipped unread; its bad bytes still break the members array.
+    auto r = parse_page(R"({"context":{"id":"c"},"members":[{"user_id":"u","roles":[],"message": :{"a":1}]},)"
+                        R"({"user_id":"v","roles":[]}]})");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message.rfind("not JSON: ", 0), 0u) << r.error().message;
+    // Well-formed, the same fields parse, at any bound that fits.
+    auto ok = parse_page(R"({"context":{"id":"c"},"members":[{"user_id":"u","roles":[],"message":[{"a":1}]},)"
+                         R"({"user_id":"v","roles":[],"x":{"y":[1,{"z":null}]}}]})",
+                         2);
+    ASSERT_TRUE(ok) << ok.error().message;
+    EXPECT_EQ(ok->members.size(), 2u);
+}
+
+// --- members read in place ------------------------------------------------------------------------
+
+TEST(NrpsParse, MembersOutliveMovesOfTheirPage)
+{
+    auto r = parse_page(page_with(R"({"user_id":"caf\u00e9","roles":["a","b\"c"],"email":"e@x"})"));
+    ASSERT_TRUE(r) << r.error().message;
+    page p = std::move(*r);
+    std::vector<page> pages;
+    pages.push_back(std::move(p));
+    pages.resize(20);  // the vector moves the page again
+    member expected;
+    expected.user_id = "caf\xc3\xa9";
+    expected.roles = {"a", "b\"c"};
+    expected.email = "e@x";
+    ASSERT_EQ(pages[0].members.size(), 1u);
+    EXPECT_EQ(pages[0].members[0], expected);
+    EXPECT_EQ(pages[0].members[0].to_member(), expected);
+    EXPECT_EQ(pages[0].members.to_members(), std::vector<member>{expected});
+}
+
+TEST(NrpsMemberList, MergeKeepsFirstPositionAndLaterCopy)
+{
+    member_list pass;
+    member_index index;
+    {
+        auto one = parse_page(page_with(R"({"user_id":"a","roles":["r1"]},{"user_id":"b","roles":[]},)"
+                                        R"({"user_id":"a","roles":["r2"],"name":"A twice"})"));
+        ASSERT_TRUE(one) << one.error().message;
+        EXPECT_EQ(pass.merge(std::move(one->members), index), 1u);  // a seen twice on one page
+    }
+    {
+        auto two = parse_page(page_with(R"({"user_id":"c","roles":[]},{"user_id":"b","roles":["r3"],"status":"Inactive"})"));
+        ASSERT_TRUE(two) << two.error().message;
+        EXPECT_EQ(pass.merge(std::move(two->members), index), 1u);
+    }  // both pages are gone: their text now belongs to `pass`
+    member_list moved = std::move(pass);
+    ASSERT_EQ(moved.size(), 3u);
+    EXPECT_EQ(moved[0].user_id, "a");
+    EXPECT_EQ(moved[0].roles, std::vector<std::string>{"r2"});
+    EXPECT_EQ(moved[0].name, "A twice");
+    EXPECT_EQ(moved[1].user_id, "b");
+    EXPECT_EQ(moved[1].status, "Inactive");
+    EXPECT_EQ(moved[1].roles, std::vector<std::string>{"r3"});
+    EXPECT_EQ(moved[2].user_id, "c");
+}
+
+TEST(NrpsMemberList, CopiesOfMembersAreIndependent)
+{
+    std::vector<member> ms(2);
+    ms[0].user_id = "u0";
+    ms[0].roles = {"r"};
+    ms[0].picture = std::string(100, 'p');
+    ms[1].user_id = "u1";
+    ms[1].status = "Deleted";
+    member_list list(ms);
+    list.push_back(ms[0]);
+    const std::vector<member> expected{ms[0], ms[1], ms[0]};
+    ms.clear();  // the list keeps copies
+    ASSERT_EQ(list.size(), 3u);
+    EXPECT_EQ(list.to_members(), expected);
+    EXPECT_EQ(list[1].status, "Deleted");
+    EXPECT_EQ(list[2].picture, std::string(100, 'p'));
+    EXPECT_EQ(list[2].email, std::nullopt);
+}
 
 TEST(NrpsParse, ErrorIsRetryableMalformedPage)
 {

@@ -330,7 +330,7 @@ TEST(MemberTable, RoleListsAreInternedAndComparedAsSets)
     EXPECT_TRUE(a.same_role_set({instructor, ta, instructor}));
     EXPECT_FALSE(a.same_role_set({instructor}));
     EXPECT_FALSE(a.same_role_set({instructor, ta, learner}));
-    EXPECT_FALSE(a.same_role_set({}));
+    EXPECT_FALSE(a.same_role_set(std::vector<std::string>{}));
     const auto set = role_list_at(role_list_at(c.roles_id()).set);
     EXPECT_EQ(set.roles, (std::vector<std::string>{instructor, ta}));
     EXPECT_EQ(role_list_at(set.set).roles, set.roles);  // a set is its own set
