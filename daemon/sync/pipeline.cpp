@@ -1521,6 +1521,10 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     awaitable<void> run()
     {
         co_await net::this_coro::reset_cancellation_state(net::enable_total_cancellation());
+        // Waits end through their own (nothrow) results. Left on, a cancellation recorded on this
+        // coroutine made co_spawn's entry point throw "co_await: Operation canceled" after run()
+        // had returned, outside any handler: std::terminate on a SIGTERM during start-up.
+        co_await net::this_coro::throw_if_cancelled(false);
         auto self = shared_from_this();
         auto spawn = [this](awaitable<void> a, const char* what) {
             net::co_spawn(strand, std::move(a), [what](std::exception_ptr e) {
@@ -1669,6 +1673,7 @@ awaitable<void> pipeline::run()
 {
     // The daemon stops its tasks with a total cancellation: let it through to the strand.
     co_await net::this_coro::reset_cancellation_state(net::enable_total_cancellation());
+    co_await net::this_coro::throw_if_cancelled(false);  // see impl::run()
     auto i = impl_;
     co_await net::co_spawn(i->strand, i->run(), net::use_awaitable);
 }
