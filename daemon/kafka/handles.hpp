@@ -8,7 +8,9 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <cstddef>
 #include <memory>
+#include <string_view>
 
 namespace rostersync::kafka {
 
@@ -41,5 +43,11 @@ using headers_ptr = std::unique_ptr<rd_kafka_headers_t, headers_deleter>;
 using message_ptr = std::unique_ptr<rd_kafka_message_t, message_deleter>;
 using event_ptr = std::unique_ptr<rd_kafka_event_t, event_deleter>;
 using queue_ptr = std::unique_ptr<rd_kafka_queue_t, queue_deleter>;
+
+/// A record's key or payload as a view; empty for a null pointer (a tombstone, no key).
+inline std::string_view bytes(const void* p, std::size_t n)
+{
+    return p == nullptr ? std::string_view{} : std::string_view(static_cast<const char*>(p), n);
+}
 
 }  // namespace rostersync::kafka

@@ -56,10 +56,6 @@ namespace {
 
 const log::logger lg{"pipeline"};
 
-std::string_view view(const void* p, std::size_t n)
-{
-    return p == nullptr ? std::string_view{} : std::string_view(static_cast<const char*>(p), n);
-}
 
 std::optional<std::string> header(const rd_kafka_message_t* m, const char* name)
 {
@@ -68,7 +64,7 @@ std::optional<std::string> header(const rd_kafka_message_t* m, const char* name)
     const void* v = nullptr;
     std::size_t n = 0;
     if (rd_kafka_header_get_last(hdrs, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
-    return std::string(view(v, n));
+    return std::string(kafka::bytes(v, n));
 }
 
 /// Offsets handed out in order, finished in any order: what may be committed.
@@ -526,8 +522,8 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     {
         const std::int32_t part = m->partition;
         const std::int64_t offset = m->offset;
-        const auto value = view(m->payload, m->len);
-        const auto key = std::string(view(m->key, m->key_len));
+        const auto value = kafka::bytes(m->payload, m->len);
+        const auto key = std::string(kafka::bytes(m->key, m->key_len));
         auto parsed = parse_course_seen(value, cfg);
         kafka::record rec;
         bool accepted = static_cast<bool>(parsed);
@@ -797,7 +793,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 // starts the fold afresh (start_folding).
                 if (part.ph == phase::restoring) continue;
                 const auto offset = (*m)->offset;
-                auto ev = decode_change(view((*m)->payload, (*m)->len));
+                auto ev = decode_change(kafka::bytes((*m)->payload, (*m)->len));
                 if (!ev) {
                     invalid_records.with({topics().membership_changes}).Increment();
                     lg.error("undecodable record in the change stream; skipped",
@@ -853,13 +849,13 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     {
         auto& part = *sp;
         const std::int64_t offset = m->offset;
-        auto cs = parse_course_seen(view(m->payload, m->len), cfg, max_sync_request_bytes);
+        auto cs = parse_course_seen(kafka::bytes(m->payload, m->len), cfg, max_sync_request_bytes);
         if (!cs) {
             // Valid at ingest, invalid now: the configuration changed since (a platform removed).
             kafka::record rec{.topic = topics().course_seen_dlq,
                               .partition = part.id % partitions(),
-                              .key = std::string(view(m->key, m->key_len)),
-                              .value = std::string(view(m->payload, m->len))};
+                              .key = std::string(kafka::bytes(m->key, m->key_len)),
+                              .value = std::string(kafka::bytes(m->payload, m->len))};
             rec.headers.emplace_back("rostersync.error", cs.error().message);
             rec.headers.emplace_back("rostersync.reason", cs.error().reason);
             part.requests.begin(offset);

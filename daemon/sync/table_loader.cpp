@@ -18,11 +18,6 @@ using namespace std::chrono_literals;
 
 const log::logger lg{"restore"};
 
-std::string_view view(const void* p, std::size_t n)
-{
-    return p == nullptr ? std::string_view{} : std::string_view(static_cast<const char*>(p), n);
-}
-
 }  // namespace
 
 // The table topics, by index: memberships, contexts, checkpoints; then the change stream.
@@ -244,8 +239,8 @@ struct table_loader::reader {
         }
         if (m->err) return;  // transient; librdkafka retries
         j.advance(t, m->offset + 1);
-        const auto key = view(m->key, m->key_len);
-        const auto value = view(m->payload, m->len);
+        const auto key = kafka::bytes(m->key, m->key_len);
+        const auto value = kafka::bytes(m->payload, m->len);
         if (t == 0) {  // memberships
             if (m->payload == nullptr) {
                 j.out.state.erase_row(key);
@@ -285,7 +280,7 @@ struct table_loader::reader {
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return end(&j);  // the end (of committed records)
         if (m->err) return;
         ++j.progress->done;
-        auto ev = decode_change(view(m->payload, m->len));
+        auto ev = decode_change(kafka::bytes(m->payload, m->len));
         if (ev) {
             out.state.apply(*ev, m->offset);
         } else {
